@@ -1,0 +1,6 @@
+"""Units of work a trial runs. They never import ray or mlflow (see workloads/base.py)."""
+
+
+def load_all() -> None:
+    """Import every workload module so its ``@WORKLOADS.register`` runs."""
+    import workloads.train_eval  # noqa: F401
