@@ -1,0 +1,297 @@
+"""A preprocessed-frame cache shared by all trials with the same pipeline config, and its Dataset.
+
+Decoding, cropping and rank pooling cost far more than a small network's forward pass, and every
+trial of an experiment would otherwise redo them each epoch. Layout::
+
+    cache_root/<cfg.key()>/meta.json          # the config fields, for humans and sanity checks
+    cache_root/<cfg.key()>/<entry hash>.npz   # images uint8 (F, 3, S, S), maps float32 (F, m, m)
+
+An entry's name hashes (dataset, video id, size and mtime_ns of the video and of its annotation and
+depth sidecar), so a changed source file gets a fresh entry; stale entries are simply left behind.
+Entries are written to a temp file and ``os.replace``d, so concurrent builders (Ray trials on one
+machine or on a shared filesystem) never see half-written files; the loser of a race overwrites an
+identical file. Entries that fail validation (unreadable zip, wrong keys, shape, dtype or range)
+are rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from workloads.frames import VideoDecodeError
+from workloads.pipeline import PIPELINE_VERSION, PipelineConfig, preprocess_video
+
+Progress = Callable[[int, int], None]
+VideoKey = tuple[str, str]  # (dataset, video_id)
+_STALE_TMP_SECONDS = 3600.0
+
+
+def _stat(path: str) -> list[int] | None:
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _text(row: Mapping[str, Any], name: str) -> str:
+    value = row.get(name, "")
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def entry_name(row: Mapping[str, Any]) -> str:
+    """Cache file name of a video: a hash of its identity and its source files' size and mtime."""
+    video = _text(row, "path")
+    st = _stat(video)
+    if st is None:
+        raise VideoDecodeError(video, "missing file (no such video)")
+    payload = [
+        _text(row, "dataset"),
+        _text(row, "video_id"),
+        st,
+        _stat(_text(row, "annotation")),
+        _stat(_text(row, "depth")),
+    ]
+    digest = hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:24]
+    return f"{digest}.npz"
+
+
+def _expected(cfg: PipelineConfig) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    f, s, m = cfg.frames_per_video, cfg.input_size, cfg.map_size
+    return {
+        "images": ((f, 3, s, s), np.dtype(np.uint8)),
+        "maps": ((f, m, m), np.dtype(np.float32)),
+    }
+
+
+def _check_header(path: Path, cfg: PipelineConfig) -> str | None:
+    """Cheap validation without reading the arrays: zip directory and .npy headers. None if ok."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            for name, (shape, dtype) in _expected(cfg).items():
+                with z.open(f"{name}.npy") as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        got_shape, _, got_dtype = np.lib.format.read_array_header_1_0(f)
+                    else:
+                        got_shape, _, got_dtype = np.lib.format.read_array_header_2_0(f)
+                if tuple(got_shape) != shape or got_dtype != dtype:
+                    return f"{name}: {got_dtype}{tuple(got_shape)}, expected {dtype}{shape}"
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        return f"unreadable ({type(e).__name__}: {e})"
+    return None
+
+
+def _check_arrays(images: np.ndarray, maps: np.ndarray, cfg: PipelineConfig) -> str | None:
+    for name, arr in (("images", images), ("maps", maps)):
+        shape, dtype = _expected(cfg)[name]
+        if arr.shape != shape or arr.dtype != dtype:
+            return f"{name}: {arr.dtype}{arr.shape}, expected {dtype}{shape}"
+    if not np.isfinite(maps).all() or maps.min() < 0.0 or maps.max() > 1.0:
+        return "maps: values outside [0, 1]"
+    return None
+
+
+def _read_entry(path: Path, cfg: PipelineConfig) -> tuple[np.ndarray, np.ndarray] | str:
+    """The arrays of an entry (CRC-checked by zipfile), or why it is not usable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            images, maps = np.asarray(z["images"]), np.asarray(z["maps"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        return f"unreadable ({type(e).__name__}: {e})"
+    problem = _check_arrays(images, maps, cfg)
+    return problem if problem else (images, maps)
+
+
+def _atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _save_entry(path: Path, images: np.ndarray, maps: np.ndarray) -> None:
+    _atomic_write_bytes(path, lambda f: np.savez(f, images=images, maps=maps))
+
+
+def _write_meta(directory: Path, cfg: PipelineConfig) -> None:
+    meta = {
+        "key": cfg.key(),
+        "pipeline_version": PIPELINE_VERSION,
+        "config": cfg.fields(),
+        "arrays": {"images": "uint8 (F, 3, S, S)", "maps": "float32 (F, m, m) in [0, 1]"},
+    }
+    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    path = directory / "meta.json"
+    with contextlib.suppress(OSError):
+        if path.read_text() == text:
+            return
+    _atomic_write_bytes(path, lambda f: f.write(text.encode()))
+
+
+def _remove_stale_tmp(directory: Path) -> None:
+    now = time.time()
+    for tmp in directory.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > _STALE_TMP_SECONDS:
+                tmp.unlink()
+
+
+class FrameCache:
+    """Preprocessed frames of the videos of one manifest under one config (see :func:`build_cache`)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        cfg: PipelineConfig,
+        entries: dict[VideoKey, Path],
+        rows: dict[VideoKey, Mapping[str, Any]],
+        stats: dict[str, int] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.cfg = cfg
+        self._entries = entries
+        self._rows = rows
+        #: what the build did: ``built`` (new), ``rebuilt`` (invalid entry replaced), ``reused``
+        self.stats = stats or {"built": 0, "rebuilt": 0, "reused": 0}
+
+    @property
+    def keys(self) -> list[VideoKey]:
+        return list(self._entries)
+
+    @property
+    def video_ids(self) -> list[str]:
+        return [vid for _, vid in self._entries]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _resolve(self, video_id: str, dataset: str | None) -> VideoKey:
+        if dataset is not None:
+            if (dataset, video_id) not in self._entries:
+                raise KeyError(f"video {dataset}/{video_id} is not in the cache {self.directory}")
+            return (dataset, video_id)
+        hits = [k for k in self._entries if k[1] == video_id]
+        if len(hits) != 1:
+            what = "is not in" if not hits else "is ambiguous (pass dataset=) in"
+            raise KeyError(f"video {video_id!r} {what} the cache {self.directory}")
+        return hits[0]
+
+    def path(self, video_id: str, dataset: str | None = None) -> Path:
+        return self._entries[self._resolve(video_id, dataset)]
+
+    def load(self, video_id: str, dataset: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(images uint8 (F, 3, S, S), maps float32 (F, m, m)); an invalid entry is rebuilt."""
+        key = self._resolve(video_id, dataset)
+        path = self._entries[key]
+        got = _read_entry(path, self.cfg)
+        if isinstance(got, tuple):
+            return got
+        warnings.warn(
+            f"cache entry {path} of {key[0]}/{key[1]} is invalid ({got}); rebuilding", stacklevel=2
+        )
+        images, maps = preprocess_video(self._rows[key], self.cfg)
+        _save_entry(path, images, maps)
+        return images, maps
+
+
+def build_cache(
+    manifest: pd.DataFrame,
+    cfg: PipelineConfig,
+    cache_root: Path,
+    progress: Progress | None = None,
+) -> FrameCache:
+    """Preprocess every video of ``manifest`` not yet validly cached under ``cfg``.
+
+    Bad videos raise :class:`~workloads.frames.VideoDecodeError` naming the file: a dataset with
+    an unreadable video is a problem to fix, not to train around silently.
+    """
+    directory = Path(cache_root) / cfg.key()
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_meta(directory, cfg)
+    _remove_stale_tmp(directory)
+    entries: dict[VideoKey, Path] = {}
+    rows: dict[VideoKey, Mapping[str, Any]] = {}
+    stats = {"built": 0, "rebuilt": 0, "reused": 0}
+    records = manifest.to_dict("records")
+    for i, row in enumerate(records, start=1):
+        key = (str(row["dataset"]), str(row["video_id"]))
+        if key not in entries:
+            path = directory / entry_name(row)
+            entries[key], rows[key] = path, row
+            if path.exists() and _check_header(path, cfg) is None:
+                stats["reused"] += 1
+            else:
+                stats["rebuilt" if path.exists() else "built"] += 1
+                images, maps = preprocess_video(row, cfg)
+                problem = _check_arrays(images, maps, cfg)
+                if problem:
+                    raise RuntimeError(f"preprocessing {row['path']} produced {problem}")
+                _save_entry(path, images, maps)
+        if progress is not None:
+            progress(i, len(records))
+    return FrameCache(directory, cfg, entries, rows, stats)
+
+
+class FrameDataset(Dataset):
+    """All (video, frame) samples of ``manifest_rows``, held in memory (small presets).
+
+    Items: (image float32 (3, S, S) in [0, 1], map float32 (m, m), label int64, video index int64);
+    ``videos`` holds the rows with a 0..n-1 index aligned with the video index, for per-video
+    scoring. ``augment`` flips image and map horizontally together with probability 1/2.
+    """
+
+    def __init__(
+        self, cache: FrameCache, manifest_rows: pd.DataFrame, augment: bool = False
+    ) -> None:
+        self.cache = cache
+        self.augment = augment
+        self.videos = manifest_rows.reset_index(drop=True)
+        self.video_ids: list[str] = [str(v) for v in self.videos["video_id"]]
+        images, maps, owner = [], [], []
+        for v, row in enumerate(self.videos.itertuples(index=False)):
+            img, mp = cache.load(str(row.video_id), str(row.dataset))
+            images.append(img)
+            maps.append(mp)
+            owner.append(np.full(len(img), v, np.int64))
+        f, s, m = cache.cfg.frames_per_video, cache.cfg.input_size, cache.cfg.map_size
+        self.images = np.concatenate(images) if images else np.zeros((0, 3, s, s), np.uint8)
+        self.maps = np.concatenate(maps) if maps else np.zeros((0, m, m), np.float32)
+        self.video_index = np.concatenate(owner) if owner else np.zeros(0, np.int64)
+        self.labels = (
+            self.videos["label"].to_numpy(np.int64) if len(self.videos) else np.zeros(0, np.int64)
+        )
+        self.frames_per_video = f
+
+    def __len__(self) -> int:
+        return len(self.video_index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        v = int(self.video_index[i])
+        image = torch.from_numpy(self.images[i]).float().div_(255.0)
+        label_map = torch.from_numpy(self.maps[i].copy())
+        if self.augment and torch.rand(()) < 0.5:
+            image, label_map = image.flip(-1), label_map.flip(-1)
+        return image, label_map, torch.tensor(self.labels[v]), torch.tensor(v)
