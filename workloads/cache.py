@@ -295,3 +295,13 @@ class FrameDataset(Dataset):
         if self.augment and torch.rand(()) < 0.5:
             image, label_map = image.flip(-1), label_map.flip(-1)
         return image, label_map, torch.tensor(self.labels[v]), torch.tensor(v)
+
+
+def missing_entries(manifest: pd.DataFrame, cfg: PipelineConfig, cache_root: Path) -> pd.DataFrame:
+    """The rows of ``manifest`` with no valid cache entry yet (a cheap header check per file)."""
+    directory = Path(cache_root) / cfg.key()
+    keep = []
+    for row in manifest.to_dict("records"):
+        path = directory / entry_name(row)
+        keep.append(not (path.exists() and _check_header(path, cfg) is None))
+    return manifest[keep]

@@ -1,0 +1,274 @@
+"""``orchestrate``: the command line. Each command's help is its docstring."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Distributed NAS experiments for face anti-spoofing on Ray, tracked in MLflow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+protocols_app = typer.Typer(help="Testing protocols and their folds.", no_args_is_help=True)
+data_app = typer.Typer(help="The embedded synthetic FAS benchmark.", no_args_is_help=True)
+app.add_typer(protocols_app, name="protocols")
+app.add_typer(data_app, name="data")
+
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+TrackingUri = Annotated[
+    Optional[str],  # noqa: UP045 - typer reads the annotation at runtime
+    typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlruns SQLite)"),
+]
+DataRoot = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        help="Folder with one sub-folder per dataset (default: $FAS_DATA_ROOT, else synthetic)"
+    ),
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@app.command("list")
+def list_experiments() -> None:
+    """The built-in experiments and their trial counts per preset."""
+    from orchestrator.experiments import EXPERIMENTS
+    from orchestrator.specs import PRESETS, with_preset
+    from protocols.protocols import PROTOCOLS
+
+    table = Table("experiment", "protocol", "workload", *[f"trials ({p})" for p in PRESETS], "what")
+    for name in EXPERIMENTS:
+        spec = EXPERIMENTS.get(name)
+        n_folds = getattr(PROTOCOLS.get(spec.protocol), "n_folds", 1)
+        counts = [str(with_preset(spec, p).n_trials(n_folds)) for p in PRESETS]
+        table.add_row(name, spec.protocol, spec.workload, *counts, spec.description)
+    console.print(table)
+
+
+@app.command()
+def run(
+    experiment: Annotated[str, typer.Argument(help="A built-in experiment name or a spec file")],
+    preset: Annotated[str, typer.Option(help="smoke | quick | paper")] = "quick",
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Override a field: KEY=VALUE (repeatable)")
+    ] = [],  # noqa: B006 - typer needs a literal default
+    data_root: DataRoot = None,
+    tracking_uri: TrackingUri = None,
+    address: Annotated[
+        Optional[str], typer.Option(help="Ray cluster address, e.g. auto (default: local Ray)")  # noqa: UP045
+    ] = None,
+    storage_path: Annotated[
+        Optional[str], typer.Option(help="Ray results storage (shared NFS/S3 on a cluster)")  # noqa: UP045
+    ] = None,
+    cache_root: Annotated[
+        Optional[Path], typer.Option(help="Frame cache (default: $FAS_CACHE_ROOT)")  # noqa: UP045
+    ] = None,
+    fresh: Annotated[bool, typer.Option(help="Ignore finished runs and start over")] = False,
+) -> None:
+    """Run an experiment: every missing trial on Ray, every result into MLflow."""
+    from orchestrator.experiments import resolve_experiment
+    from orchestrator.runner import run_experiment
+    from orchestrator.settings import resolve_cache_root, resolve_data_root
+    from orchestrator.specs import SpecError, apply_overrides, parse_set_options
+    from orchestrator.tracking import resolve_tracking_uri
+    from protocols.datasets import DatasetLayoutError
+
+    try:
+        spec = resolve_experiment(experiment, preset)
+        spec = apply_overrides(spec, parse_set_options(set_))
+        root = resolve_data_root(data_root, spec.data_size, console)
+        summary = run_experiment(
+            spec,
+            data_root=root,
+            cache_root=resolve_cache_root(cache_root),
+            tracking_uri=resolve_tracking_uri(tracking_uri),
+            console=console,
+            address=address,
+            storage_path=storage_path,
+            fresh=fresh,
+        )
+    except (SpecError, DatasetLayoutError, FileNotFoundError) as exc:
+        _fail(str(exc))
+        return
+    console.print(
+        f"done: {len(summary.finished)} finished, {len(summary.failed)} failed, "
+        f"{summary.reused} reused; wall {summary.wall_seconds:.1f}s "
+        f"(preprocessing {summary.prepare_seconds:.1f}s, trial compute {summary.trial_seconds:.1f}s)"
+    )
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    tables: Annotated[bool, typer.Option("--tables", help="Print the tables")] = False,
+    experiment: Annotated[list[str], typer.Option(help="Only these experiments (repeatable)")] = [],  # noqa: B006
+    fmt: Annotated[str, typer.Option("--format", help="md | csv | latex")] = "md",
+    out: Annotated[Path, typer.Option(help="Where tables and figures are written")] = Path(
+        "reports"
+    ),
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Paper-shaped tables and figures from MLflow (figures also logged to the latest parent run)."""
+    from orchestrator.experiments import EXPERIMENTS
+    from orchestrator.report import FORMATS, experiment_report, render, write_report
+    from orchestrator.tracking import Tracker, resolve_tracking_uri
+
+    if fmt not in FORMATS:
+        _fail(f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}")
+    uri = resolve_tracking_uri(tracking_uri)
+    names = experiment or EXPERIMENTS.names()
+    shown = 0
+    for name in names:
+        tracker = Tracker(uri, name, create=False)
+        if tracker.experiment_id is None:
+            if experiment:
+                _fail(f"MLflow at {uri} has no experiment {name!r}")
+            continue
+        parents = tracker.parent_runs()
+        rep = experiment_report(name, parents, tracker.child_runs())
+        if rep is None:
+            continue
+        shown += 1
+        paths = write_report(rep, fmt, out)
+        if rep.figure and not parents.empty:
+            last = parents.sort_values("start_time").iloc[-1]["run_id"]
+            tracker.log_artifacts(last, {rep.figure_name: rep.figure})
+        if tables:
+            console.print(f"\n[bold]{rep.title}[/bold]")
+            console.print(render(rep.table, fmt), markup=False)
+        console.print("written: " + ", ".join(str(p) for p in paths))
+    if not shown:
+        console.print(f"no finished runs in {uri}; run an experiment first (orchestrate list)")
+
+
+@app.command()
+def score(
+    test: Annotated[Path, typer.Argument(help="Score file (csv/parquet: score,label,pai)")],
+    dev: Annotated[Optional[Path], typer.Option(help="Dev score file for dev_eer")] = None,  # noqa: UP045
+    threshold: Annotated[str, typer.Option(help="dev_eer | test_eer | a number")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """ISO/IEC 30107-3 metrics of a score file (APCER per species, BPCER, ACER, HTER, EER, AUC)."""
+    from protocols.metrics import compute_metrics, load_scores
+
+    policy: str | float = threshold or ("dev_eer" if dev else "test_eer")
+    if policy not in ("dev_eer", "test_eer"):
+        try:
+            policy = float(policy)
+        except ValueError:
+            _fail(f"--threshold {threshold!r}: expected dev_eer, test_eer or a number")
+    try:
+        m = compute_metrics(load_scores(test), load_scores(dev) if dev else None, threshold=policy)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(m, default=float) + "\n")
+        return
+    table = Table("metric", "value")
+    for key in ("apcer", "apcer_pooled", "bpcer", "acer", "far", "frr", "hter", "eer"):
+        table.add_row(key.upper(), f"{100 * m[key]:.2f}%")
+    table.add_row("AUC", f"{m['auc']:.4f}")
+    table.add_row("threshold", f"{m['threshold']:.6g} ({m['threshold_policy']})")
+    for pai, value in sorted(m["apcer_per_pai"].items()):
+        table.add_row(f"APCER {pai}", f"{100 * value:.2f}%")
+    console.print(table)
+
+
+@protocols_app.command("list")
+def protocols_list() -> None:
+    """The registered protocols."""
+    from protocols.protocols import PROTOCOLS
+
+    table = Table("protocol", "datasets", "what")
+    for name in PROTOCOLS:
+        p = PROTOCOLS.get(name)
+        table.add_row(name, ", ".join(p.datasets), getattr(p, "description", ""))
+    console.print(table)
+
+
+@protocols_app.command("show")
+def protocols_show(
+    name: str,
+    data_root: DataRoot = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """A protocol's folds with live/attack counts per split."""
+    from orchestrator.settings import resolve_data_root
+    from protocols.datasets import DatasetLayoutError
+    from protocols.protocols import PROTOCOLS, protocol_summary
+
+    try:
+        protocol = PROTOCOLS.get(name)
+        root = resolve_data_root(data_root, "smoke", None if as_json else console)
+        summary = protocol_summary(protocol.folds(root))
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+        return
+    except (DatasetLayoutError, FileNotFoundError) as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    table = Table("fold", *[f"{s} live/attack" for s in ("train", "dev", "test")])
+    for fold in summary:
+        cells = [
+            f"{fold['splits'][s]['live']}/{fold['splits'][s]['attack']}"
+            for s in ("train", "dev", "test")
+        ]
+        table.add_row(fold["fold"], *cells)
+    console.print(table)
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Option(help="Output folder (the data root)")],
+    size: Annotated[str, typer.Option(help="smoke | quick | paper")] = "smoke",
+    seed: Annotated[int, typer.Option(help="Generator seed")] = 0,
+) -> None:
+    """Write the synthetic benchmark in the real datasets' layouts."""
+    from rich.progress import Progress
+
+    from protocols.synth import SYNTH_SIZES, generate
+
+    if size not in SYNTH_SIZES:
+        _fail(f"unknown size {size!r}; valid: {', '.join(SYNTH_SIZES)}")
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"synthesizing ({size})", total=None)
+        generate(
+            out,
+            size=size,
+            seed=seed,
+            progress=lambda d, t: progress.update(task, completed=d, total=t),
+        )
+    console.print(f"written: {out}")
+
+
+@app.command()
+def ui(
+    tracking_uri: TrackingUri = None,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+) -> None:
+    """The MLflow UI on the configured store."""
+    from orchestrator.tracking import launch_ui, resolve_tracking_uri
+
+    raise typer.Exit(launch_ui(resolve_tracking_uri(tracking_uri), host, port))
+
+
+if __name__ == "__main__":
+    app()

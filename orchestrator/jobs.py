@@ -1,0 +1,104 @@
+"""Expand a spec into jobs: protocol folds x grid points x seeds, each with a run key.
+
+The run key hashes everything that determines a result (experiment, workload, protocol, fold,
+trial params with seed, data fingerprint, code version) and nothing that does not (preset name,
+tracking URI, cluster address), so re-running a command finds the work it already did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pandas as pd
+
+from orchestrator.specs import ExperimentSpec
+
+CODE_VERSION_FALLBACK = "0+unknown"
+
+
+def code_version() -> str:
+    """The installed package version: bump it when a change alters results (it enters run keys)."""
+    try:
+        return metadata.version("fas-nas-orchestrator")
+    except metadata.PackageNotFoundError:
+        return CODE_VERSION_FALLBACK
+
+
+def stable_hash(obj: Any, n: int = 16) -> str:
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:n]
+
+
+def data_fingerprint(manifest: pd.DataFrame) -> str:
+    """Hash of the videos a protocol reads (ids and byte sizes): a changed dataset changes keys."""
+    sizes = []
+    for row in manifest.sort_values(["dataset", "video_id"]).itertuples():
+        try:
+            size = os.path.getsize(row.path)
+        except OSError:
+            size = -1
+        sizes.append((row.dataset, row.video_id, size))
+    return stable_hash(sizes)
+
+
+@dataclass(frozen=True)
+class Job:
+    run_key: str
+    experiment: str
+    workload: str
+    protocol: str
+    fold: str
+    seed: int
+    params: dict[str, Any]
+    label: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_key": self.run_key,
+            "experiment": self.experiment,
+            "workload": self.workload,
+            "protocol": self.protocol,
+            "fold": self.fold,
+            "seed": self.seed,
+            "params": self.params,
+            "label": self.label,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Job:
+        return cls(**d)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def expand_jobs(spec: ExperimentSpec, folds: list[str], fingerprint: str) -> list[Job]:
+    """One job per fold x grid point x seed, in a stable order."""
+    names = list(spec.grid)
+    points = list(itertools.product(*(spec.grid[n] for n in names))) or [()]
+    version = code_version()
+    jobs = []
+    for fold, point, seed in itertools.product(folds, points, spec.seeds):
+        params = {**spec.params, **dict(zip(names, point, strict=True)), "seed": seed}
+        key = stable_hash(
+            {
+                "experiment": spec.name,
+                "workload": spec.workload,
+                "protocol": spec.protocol,
+                "fold": fold,
+                "params": params,
+                "data": fingerprint,
+                "code": version,
+            }
+        )
+        grid_label = ",".join(f"{n}={_fmt(v)}" for n, v in zip(names, point, strict=True))
+        label = "_".join(x for x in (fold if len(folds) > 1 else "", grid_label, f"s{seed}") if x)
+        jobs.append(Job(key, spec.name, spec.workload, spec.protocol, fold, seed, params, label))
+    return jobs

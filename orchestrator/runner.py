@@ -1,0 +1,221 @@
+"""``orchestrate run``: spec -> jobs -> (skip what MLflow already holds) -> Ray trials -> MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+
+from orchestrator import backend
+from orchestrator.jobs import Job, code_version, data_fingerprint, expand_jobs
+from orchestrator.progress import SweepProgress
+from orchestrator.specs import ExperimentSpec, SpecError
+from orchestrator.tracking import Tracker
+
+
+@dataclass
+class RunSummary:
+    experiment: str
+    total: int
+    reused: int
+    finished: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    parent_run_id: str | None = None
+    wall_seconds: float = 0.0
+    prepare_seconds: float = 0.0
+    trial_seconds: float = 0.0
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=5,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class _Sink:
+    """Trial events -> MLflow child runs and the progress view (runs in the driver only)."""
+
+    def __init__(self, tracker: Tracker, parent: str, spec: ExperimentSpec, view: SweepProgress):
+        self.tracker, self.parent, self.spec, self.view = tracker, parent, spec, view
+        self.children: dict[str, str] = {}
+        self.summary_finished: list[str] = []
+        self.summary_failed: dict[str, str] = {}
+        self.trial_seconds = 0.0
+        self.sha = git_sha()
+
+    def _child(self, job: Job) -> str:
+        if job.run_key not in self.children:
+            tags = {
+                "run_key": job.run_key,
+                "protocol": job.protocol,
+                "fold": job.fold,
+                "preset": self.spec.preset,
+                "git_sha": self.sha,
+                "experiment": job.experiment,
+                "workload": job.workload,
+            }
+            self.children[job.run_key] = self.tracker.start_child(
+                self.parent, job.label, tags, job.params
+            )
+        return self.children[job.run_key]
+
+    def started(self, job: Job) -> None:
+        self._child(job)
+        self.view.started(job)
+
+    def epoch(self, job: Job, metrics: dict[str, float]) -> None:
+        step = int(metrics.get("epoch", 0))
+        self.tracker.log_metrics(self._child(job), metrics, step=step)
+        self.view.epoch(job, metrics)
+
+    def finished(self, job: Job, metrics: dict[str, float], artifact_dir: Path) -> None:
+        run_id = self._child(job)
+        info = json.loads((artifact_dir / "result.json").read_text()).get("info", {})
+        self.trial_seconds += float(info.get("train_seconds", 0.0))
+        self.tracker.log_metrics(run_id, metrics, step=0)
+        self.tracker.set_tags(run_id, {"threshold_policy": info.get("threshold_policy", "")})
+        self.tracker.log_artifacts(run_id, artifact_dir)
+        self.tracker.end(run_id, "FINISHED")
+        self.summary_finished.append(job.run_key)
+        self.view.finished(job, metrics)
+
+    def failed(self, job: Job, error: str) -> None:
+        run_id = self._child(job)
+        self.tracker.set_tags(run_id, {"error": error})
+        self.tracker.end(run_id, "FAILED")
+        self.summary_failed[job.run_key] = error
+        self.view.failed_trial(job, error)
+
+
+def _build_cache_chunk(args: tuple[pd.DataFrame, Any, str]) -> int:
+    from workloads.cache import build_cache
+
+    rows, cfg, cache_root = args
+    build_cache(rows, cfg, Path(cache_root))
+    return len(rows)
+
+
+def prepare_caches(
+    jobs: list[Job], manifest: pd.DataFrame, cache_root: Path, view: SweepProgress
+) -> None:
+    """Preprocess every video once per pipeline setting, in parallel Ray tasks, before trials."""
+    import workloads
+    from workloads.base import WORKLOADS
+    from workloads.cache import missing_entries
+
+    workloads.load_all()
+    configs = {}
+    for job in jobs:
+        data_config = getattr(WORKLOADS.get(job.workload), "data_config", None)
+        if data_config is not None:
+            cfg = data_config(job.params)
+            configs[cfg.key()] = cfg
+    n_chunks = max(1, int(backend.cluster_resources().get("CPU", 1)) * 2)
+    for cfg in configs.values():
+        todo = missing_entries(manifest, cfg, cache_root)
+        if todo.empty:
+            continue
+        chunks = [
+            manifest.iloc[i::n_chunks] for i in range(n_chunks) if len(manifest.iloc[i::n_chunks])
+        ]
+        task = view.stage(f"  preprocessing {len(todo)} videos ({cfg.key()})", len(chunks))
+        backend.map_tasks(
+            _build_cache_chunk,
+            [(chunk, cfg, str(cache_root)) for chunk in chunks],
+            on_done=lambda d, t, task=task: view.advance_stage(task, d, t),
+        )
+
+
+def fold_manifest(spec: ExperimentSpec, data_root: Path) -> tuple[list[str], pd.DataFrame]:
+    from protocols.protocols import PROTOCOLS
+
+    try:
+        protocol = PROTOCOLS.get(spec.protocol)
+    except KeyError as exc:
+        raise SpecError(str(exc.args[0])) from None
+    folds = protocol.folds(data_root)
+    names = [f.name for f in folds]
+    if spec.folds:
+        unknown = sorted(set(spec.folds) - set(names))
+        if unknown:
+            raise SpecError(f"folds {unknown} not in protocol {spec.protocol}; valid: {names}")
+        folds = [f for f in folds if f.name in spec.folds]
+    frames = [df for f in folds for df in (f.train, f.dev, f.test) if len(df)]
+    manifest = pd.concat(frames).drop_duplicates(["dataset", "video_id"]).reset_index(drop=True)
+    return [f.name for f in folds], manifest
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    *,
+    data_root: Path,
+    cache_root: Path,
+    tracking_uri: str,
+    console: Console,
+    address: str | None = None,
+    storage_path: str | None = None,
+    fresh: bool = False,
+) -> RunSummary:
+    start = time.perf_counter()
+    folds, manifest = fold_manifest(spec, data_root)
+    jobs = expand_jobs(spec, folds, data_fingerprint(manifest))
+    tracker = Tracker(tracking_uri, spec.name)
+    done = {} if fresh else tracker.finished_run_keys()
+    todo = [j for j in jobs if j.run_key not in done]
+    summary = RunSummary(spec.name, len(jobs), len(jobs) - len(todo))
+    console.print(
+        f"[bold]{spec.name}[/bold] ({spec.preset}): {len(jobs)} trials on {spec.protocol} "
+        f"({len(folds)} fold(s), {len(manifest)} videos); {summary.reused} already in MLflow, "
+        f"{len(todo)} to run"
+    )
+    if not todo:
+        summary.wall_seconds = time.perf_counter() - start
+        return summary
+    backend.init_ray(address)
+    parent = tracker.start_parent(
+        f"{spec.name}-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
+        {"preset": spec.preset, "git_sha": git_sha(), "code_version": code_version()},
+        {"spec": json.dumps(spec.to_dict(), sort_keys=True), "n_trials": len(jobs)},
+    )
+    summary.parent_run_id = parent
+    status = "FAILED"
+    try:
+        with SweepProgress(console, len(todo), spec.name) as view:
+            t0 = time.perf_counter()
+            prepare_caches(todo, manifest, cache_root, view)
+            summary.prepare_seconds = time.perf_counter() - t0
+            sink = _Sink(tracker, parent, spec, view)
+            backend.run_trials(
+                todo,
+                sink,
+                name=f"{spec.name}-{parent[:8]}",
+                resources=spec.resources,
+                data_root=data_root,
+                cache_root=cache_root,
+                storage_path=storage_path or os.environ.get("FAS_STORAGE_PATH"),
+            )
+        summary.finished, summary.failed = sink.summary_finished, sink.summary_failed
+        summary.trial_seconds = sink.trial_seconds
+        status = "FINISHED"
+    finally:
+        summary.wall_seconds = time.perf_counter() - start
+        tracker.set_tags(
+            parent, {"n_finished": len(summary.finished), "n_failed": len(summary.failed)}
+        )
+        tracker.end(parent, status)
+    return summary

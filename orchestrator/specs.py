@@ -1,0 +1,182 @@
+"""Experiment specs: a frozen description of a sweep, its presets and ``--set`` overrides.
+
+A spec says which workload runs on which protocol with which fixed params, which params are swept
+(``grid``), how many seeds repeat every point, and what one trial asks of the cluster. Presets
+(``smoke``/``quick``/``paper``) are partial overrides of the same fields, so a preset can never
+invent a field the spec does not have.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRESETS = ("smoke", "quick", "paper")
+
+
+class SpecError(ValueError):
+    """A spec, preset or override is invalid; the message names the field and what was expected."""
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    name: str
+    workload: str
+    protocol: str
+    params: Mapping[str, Any]
+    grid: Mapping[str, tuple] = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0,)
+    folds: tuple[str, ...] = ()
+    resources: Mapping[str, float] = field(default_factory=lambda: {"cpu": 1, "gpu": 0})
+    data_size: str = "smoke"
+    report: str = "ablation"
+    description: str = ""
+    preset: str = "smoke"
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+
+    def n_trials(self, n_folds: int = 1) -> int:
+        n = len(self.seeds) * max(n_folds, 1)
+        for values in self.grid.values():
+            n *= len(values)
+        return n
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("presets")
+        return json.loads(json.dumps(d, default=list))
+
+
+def _check_type(key: str, old: Any, new: Any) -> Any:
+    """Coerce ``new`` to the type of ``old`` where that is lossless, else raise naming the key."""
+    if old is None:
+        return new
+    if isinstance(old, bool):
+        if isinstance(new, bool):
+            return new
+    elif isinstance(old, int):
+        if isinstance(new, int) and not isinstance(new, bool):
+            return new
+    elif isinstance(old, float):
+        if isinstance(new, (int, float)) and not isinstance(new, bool):
+            return float(new)
+    elif isinstance(old, str):
+        if isinstance(new, str):
+            return new
+    elif isinstance(old, (tuple, list)):
+        if isinstance(new, (list, tuple)):
+            return tuple(new)
+        return (new,)
+    elif isinstance(old, Mapping):
+        if isinstance(new, Mapping):
+            return dict(new)
+    else:
+        return new
+    raise SpecError(
+        f"--set {key}: expected {type(old).__name__} (like {old!r}), got {type(new).__name__} {new!r}"
+    )
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"cannot parse value {text!r}: {exc}") from None
+
+
+def apply_overrides(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> ExperimentSpec:
+    """Apply ``key=value`` overrides: spec fields, ``grid.NAME``, ``resources.NAME`` or params.
+
+    ``seeds=3`` means seeds (0, 1, 2); ``seeds=[4, 7]`` lists them. A key that is none of the above
+    is an error listing the valid keys; a value of the wrong type is an error naming the key.
+    """
+    fields = {f.name for f in dataclasses.fields(spec)} - {"name", "presets", "preset", "params"}
+    changes: dict[str, Any] = {}
+    params = dict(spec.params)
+    grid = dict(spec.grid)
+    resources = dict(spec.resources)
+    for key, raw in overrides.items():
+        value = _parse_value(raw) if isinstance(raw, str) else raw
+        if key == "seeds":
+            if isinstance(value, int) and not isinstance(value, bool):
+                if value < 1:
+                    raise SpecError("--set seeds: expected a positive number of seeds or a list")
+                value = tuple(range(value))
+            changes["seeds"] = tuple(int(v) for v in _check_type(key, spec.seeds, value))
+        elif key.startswith("grid."):
+            name = key.split(".", 1)[1]
+            if name not in grid and name not in params:
+                raise SpecError(f"--set {key}: {name!r} is not a param; params: {sorted(params)}")
+            grid[name] = _check_type(key, (), value)
+            params.pop(name, None)
+        elif key.startswith("resources."):
+            name = key.split(".", 1)[1]
+            if name not in ("cpu", "gpu"):
+                raise SpecError(f"--set {key}: resources are 'cpu' and 'gpu'")
+            resources[name] = float(_check_type(key, 1.0, value))
+        elif key in ("folds",):
+            changes[key] = _check_type(key, (), value)
+        elif key in fields:
+            changes[key] = _check_type(key, getattr(spec, key), value)
+        elif key in params:
+            params[key] = _check_type(key, params[key], value)
+        elif key in grid:
+            grid[key] = _check_type(key, (), value)
+        else:
+            valid = sorted(
+                {"seeds", "folds", "resources.cpu", "resources.gpu"}
+                | (fields - {"grid", "resources"})
+                | set(params)
+                | {f"grid.{g}" for g in grid}
+            )
+            raise SpecError(
+                f"unknown --set key {key!r} for experiment {spec.name!r}; valid keys: "
+                + ", ".join(valid)
+            )
+    return dataclasses.replace(spec, params=params, grid=grid, resources=resources, **changes)
+
+
+def with_preset(spec: ExperimentSpec, preset: str) -> ExperimentSpec:
+    if preset not in PRESETS:
+        raise SpecError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    overrides = spec.presets.get(preset, {})
+    return dataclasses.replace(apply_overrides(spec, overrides), preset=preset)
+
+
+def parse_set_options(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise SpecError(f"--set {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_spec_file(path: Path) -> ExperimentSpec:
+    """A YAML/JSON spec file with the fields of ``ExperimentSpec`` (grid values as lists)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"cannot read spec file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"spec file {path}: expected a mapping of spec fields")
+    known = {f.name for f in dataclasses.fields(ExperimentSpec)}
+    unknown = set(data) - known
+    if unknown:
+        raise SpecError(
+            f"spec file {path}: unknown fields {sorted(unknown)}; valid: {sorted(known)}"
+        )
+    missing = {"name", "workload", "protocol", "params"} - set(data)
+    if missing:
+        raise SpecError(f"spec file {path}: missing required fields {sorted(missing)}")
+    data["grid"] = {k: tuple(v) for k, v in (data.get("grid") or {}).items()}
+    for key in ("seeds", "folds"):
+        if key in data:
+            data[key] = tuple(data[key])
+    return ExperimentSpec(**data)

@@ -1,0 +1,36 @@
+"""Shared fixtures: the smoke synthetic benchmark (generated once per session), local Ray."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def fas_home(tmp_path_factory) -> Path:
+    """An isolated FAS_HOME (synthetic data + frame cache) shared by the session's tests."""
+    home = tmp_path_factory.mktemp("fas_home")
+    os.environ["FAS_HOME"] = str(home)
+    os.environ.pop("FAS_DATA_ROOT", None)
+    os.environ.pop("FAS_CACHE_ROOT", None)
+    return home
+
+
+@pytest.fixture(scope="session")
+def smoke_root(fas_home: Path) -> Path:
+    """The embedded synthetic benchmark at smoke size, as `orchestrate run` would generate it."""
+    from orchestrator.settings import resolve_data_root
+
+    return resolve_data_root(None, "smoke")
+
+
+@pytest.fixture(scope="session")
+def local_ray(fas_home: Path):
+    """A real local Ray with two CPUs, shared by the integration tests."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

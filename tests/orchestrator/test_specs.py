@@ -1,0 +1,80 @@
+"""Specs, presets, --set overrides and job expansion (pure Python, no Ray)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.experiments import EXPERIMENTS, resolve_experiment
+from orchestrator.jobs import expand_jobs
+from orchestrator.registry import Registry
+from orchestrator.specs import PRESETS, SpecError, apply_overrides, load_spec_file, with_preset
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS.names())
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_experiment_has_every_preset(name: str, preset: str) -> None:
+    spec = resolve_experiment(name, preset)
+    assert spec.preset == preset
+    assert spec.n_trials() >= 1
+
+
+def test_ablations_sweep_eleven_points_with_seeds() -> None:
+    spec = resolve_experiment("ablation_cdc_theta", "quick")
+    assert spec.grid["theta"] == tuple(round(0.1 * i, 1) for i in range(11))
+    assert len(spec.seeds) == 3 and spec.n_trials() == 33
+    gamma = resolve_experiment("ablation_cdp_gamma", "smoke")
+    assert gamma.params["network"] == "cdn_cdp" and len(gamma.grid["gamma"]) == 11
+
+
+def test_set_overrides_are_typed_and_named() -> None:
+    spec = resolve_experiment("ablation_cdc_theta", "smoke")
+    out = apply_overrides(spec, {"epochs": "3", "lr": "0.01", "seeds": "2", "grid.theta": "[0, 1]"})
+    assert out.params["epochs"] == 3 and out.params["lr"] == 0.01
+    assert out.seeds == (0, 1) and out.grid["theta"] == (0, 1)
+    assert apply_overrides(spec, {"resources.gpu": "0.5"}).resources["gpu"] == 0.5
+    with pytest.raises(SpecError, match="epochs: expected int"):
+        apply_overrides(spec, {"epochs": "many"})
+    with pytest.raises(SpecError, match="unknown --set key 'epoch'.*valid keys:.*epochs"):
+        apply_overrides(spec, {"epoch": "3"})
+
+
+def test_unknown_experiment_and_preset_list_the_valid_names() -> None:
+    with pytest.raises(SpecError, match="ablation_cdc_theta"):
+        resolve_experiment("ablation_cdc_thta", "smoke")
+    with pytest.raises(SpecError, match="valid presets: smoke, quick, paper"):
+        with_preset(EXPERIMENTS.get("ablation_cdc_theta"), "fast")
+
+
+def test_spec_file_round_trip(tmp_path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "name: my_sweep\nworkload: train_eval\nprotocol: oulu_npu_p1\n"
+        "params: {network: cdcn, epochs: 2}\ngrid: {theta: [0.0, 0.7]}\nseeds: [0, 1]\n"
+    )
+    spec = resolve_experiment(str(path), "smoke")
+    assert spec.name == "my_sweep" and spec.n_trials() == 4
+    path.write_text("name: x\nworkload: train_eval\nprotocol: p\nparams: {}\nbogus: 1\n")
+    with pytest.raises(SpecError, match="unknown fields \\['bogus'\\]"):
+        load_spec_file(path)
+
+
+def test_run_keys_are_stable_and_sensitive() -> None:
+    spec = resolve_experiment("ablation_cdc_theta", "smoke")
+    jobs = expand_jobs(spec, ["p1"], "data-a")
+    assert len(jobs) == 11 and len({j.run_key for j in jobs}) == 11
+    assert [j.run_key for j in expand_jobs(spec, ["p1"], "data-a")] == [j.run_key for j in jobs]
+    assert jobs[0].run_key not in {j.run_key for j in expand_jobs(spec, ["p1"], "data-b")}
+    changed = apply_overrides(spec, {"epochs": "2"})
+    assert jobs[0].run_key != expand_jobs(changed, ["p1"], "data-a")[0].run_key
+    # the preset name alone does not change what a trial computes
+    renamed = with_preset(spec, "smoke")
+    assert expand_jobs(renamed, ["p1"], "data-a")[0].run_key == jobs[0].run_key
+
+
+def test_registry_miss_lists_names() -> None:
+    reg: Registry[int] = Registry("thing")
+    reg.add("a", 1)
+    with pytest.raises(KeyError, match="unknown thing 'b'; valid names: a"):
+        reg.get("b")
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.add("a", 2)

@@ -1,0 +1,184 @@
+"""The ``train_eval`` workload: train a network on a fold's train split with pixel-wise
+supervision, pick the threshold on dev, evaluate test, return per-video scores.
+
+A video's score is the mean of its predicted map over its sampled frames (higher = bona fide).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from protocols.metrics import compute_metrics
+from protocols.protocols import PROTOCOLS, Fold
+from search_spaces.nets import NETWORKS
+from workloads.base import SCORE_COLUMNS, WORKLOADS, DataHandle, Report, WorkloadResult
+from workloads.cache import FrameDataset, build_cache
+from workloads.losses import map_loss, map_score
+from workloads.pipeline import PipelineConfig
+
+TEST_METRICS = ("apcer", "bpcer", "acer", "hter", "eer", "auc")
+
+
+class DivergedError(RuntimeError):
+    """Training produced a non-finite loss; the trial fails instead of reporting garbage."""
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def device_for_trial() -> torch.device:
+    """CUDA when the trial was given a GPU (Ray sets CUDA_VISIBLE_DEVICES), else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def build_model(params: dict[str, Any]) -> nn.Module:
+    factory = NETWORKS.get(params["network"])
+    kwargs = {k: params[k] for k in ("theta", "gamma", "width", "input_size") if k in params}
+    return factory(**kwargs)
+
+
+def map_size_of(model: nn.Module, input_size: int) -> int:
+    """The side of the model's output map, found by one forward pass on a dummy image."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, input_size, input_size))
+    model.train(was_training)
+    return int(out.shape[-1])
+
+
+def pipeline_config(params: dict[str, Any], map_size: int) -> PipelineConfig:
+    return PipelineConfig(
+        frames_per_video=int(params["frames_per_video"]),
+        input_size=int(params["input_size"]),
+        map_size=map_size,
+        representation=params.get("representation", "static"),
+        rank_k=int(params.get("rank_k", 7)),
+        label="depth" if params.get("loss", "binary") == "depth" else "binary",
+    )
+
+
+def load_fold(data: DataHandle) -> Fold:
+    folds = PROTOCOLS.get(data.protocol).folds(data.data_root)
+    for fold in folds:
+        if fold.name == data.fold:
+            return fold
+    raise KeyError(f"protocol {data.protocol!r} has no fold {data.fold!r}")
+
+
+def score_videos(
+    model: nn.Module, ds: FrameDataset, loss: str, device: torch.device, split: str
+) -> pd.DataFrame:
+    """Per-video scores: the mean frame score over each video's frames."""
+    model.eval()
+    sums = np.zeros(len(ds.videos))
+    counts = np.zeros(len(ds.videos))
+    with torch.no_grad():
+        for images, _maps, _labels, vidx in DataLoader(ds, batch_size=64):
+            s = map_score(loss, model(images.to(device))).double().cpu().numpy()
+            np.add.at(sums, vidx.numpy(), s)
+            np.add.at(counts, vidx.numpy(), 1)
+    videos = ds.videos.reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "video_id": videos["video_id"],
+            "score": sums / np.maximum(counts, 1),
+            "label": videos["label"].astype(int),
+            "pai": videos["pai"],
+            "split": split,
+        }
+    )[SCORE_COLUMNS]
+
+
+def _train_epoch(model, loader, opt, loss_kind, device, epoch) -> float:
+    model.train()
+    total, n = 0.0, 0
+    for images, maps, _labels, _vidx in loader:
+        images, maps = images.to(device), maps.to(device)
+        loss = map_loss(loss_kind, model(images), maps)
+        if not torch.isfinite(loss):
+            raise DivergedError(f"training loss became {loss.item()} at epoch {epoch}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(images)
+        n += len(images)
+    return total / max(n, 1)
+
+
+@WORKLOADS.register("train_eval")
+def train_eval(params: dict[str, Any], data: DataHandle, report: Report) -> WorkloadResult:
+    gen = seed_everything(int(params.get("seed", 0)))
+    device = device_for_trial()
+    loss_kind = params.get("loss", "binary")
+    fold = load_fold(data)
+    model = build_model(params)
+    cfg = pipeline_config(params, map_size_of(model, int(params["input_size"])))
+    model.to(device)
+    cache = build_cache(pd.concat([fold.train, fold.dev, fold.test]), cfg, data.cache_root)
+    train_ds = FrameDataset(cache, fold.train, augment=bool(params.get("augment", False)))
+    dev_ds = FrameDataset(cache, fold.dev) if len(fold.dev) else None
+    test_ds = FrameDataset(cache, fold.test)
+    loader = DataLoader(
+        train_ds, batch_size=int(params["batch_size"]), shuffle=True, generator=gen, drop_last=False
+    )
+    opt = torch.optim.Adam(
+        model.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"])
+    )
+    step = int(params.get("lr_step", 0))
+    sched = torch.optim.lr_scheduler.StepLR(opt, step, gamma=0.5) if step > 0 else None
+    dev_scores = None
+    start = time.perf_counter()
+    for epoch in range(1, int(params["epochs"]) + 1):
+        train_loss = _train_epoch(model, loader, opt, loss_kind, device, epoch)
+        if sched:
+            sched.step()
+        metrics = {"epoch": epoch, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"]}
+        if dev_ds is not None:
+            dev_scores = score_videos(model, dev_ds, loss_kind, device, "dev")
+            dev = compute_metrics(dev_scores, threshold="test_eer")
+            metrics.update({"dev_eer": dev["eer"], "dev_auc": dev["auc"]})
+        metrics["elapsed_s"] = time.perf_counter() - start
+        report(metrics)
+    test_scores = score_videos(model, test_ds, loss_kind, device, "test")
+    policy = fold.threshold_policy
+    threshold: str | float = policy if policy in ("dev_eer", "test_eer") else float(policy)
+    m = compute_metrics(test_scores, dev_scores, threshold=threshold)
+    final = {f"test_{k}": float(m[k]) for k in TEST_METRICS}
+    final["threshold"] = float(m["threshold"])
+    final["test_apcer_pooled"] = float(m["apcer_pooled"])
+    if not all(math.isfinite(v) for v in final.values()):
+        raise DivergedError(f"non-finite test metrics {final}")
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    scores = pd.concat([s for s in (dev_scores, test_scores) if s is not None], ignore_index=True)
+    info = {
+        "threshold_policy": m["threshold_policy"],
+        "apcer_per_pai": m["apcer_per_pai"],
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "pipeline": cfg.key(),
+        "train_seconds": time.perf_counter() - start,
+    }
+    return WorkloadResult(final, scores, {"model.pt": buf.getvalue()}, info)
+
+
+def data_config(params: dict[str, Any]) -> PipelineConfig:
+    """The frame-cache setting a trial with these params reads (built once by the driver)."""
+    return pipeline_config(params, map_size_of(build_model(params), int(params["input_size"])))
+
+
+train_eval.data_config = data_config  # type: ignore[attr-defined]
