@@ -1,0 +1,200 @@
+"""Hand-designed depth-map networks: DepthNet, CDCN, CDCN++ and CDCN with CDP.
+
+All four are one class, ``DepthMapNet``, configured by block channel lists, a pooling factory and
+optional spatial attention (variants are parameters, not copies). Every network maps
+``(B, 3, S, S)`` to a ``(B, S // 8, S // 8)`` map without a final activation (logits for BCE, raw
+depth for MSE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from orchestrator.registry import Registry
+from search_spaces.ops import CentralDifferenceConv2d, CentralDifferencePool2d, SpatialAttention
+
+__all__ = ["NETWORKS", "DepthMapNet", "count_parameters", "scale_channels"]
+
+NETWORKS: Registry[Callable[..., nn.Module]] = Registry(
+    "network",
+    """Factories ``(theta=0.7, gamma=0.7, width=1.0, input_size=256, **kw) -> nn.Module``.
+
+    ``**kw`` overrides ``DepthMapNet`` options (e.g. ``stem``, ``pool``); unknown keys raise
+    ``TypeError``.
+
+    The module maps ``(B, 3, S, S)`` images in [0, 1] to a ``(B, S // 8, S // 8)`` map with no
+    final activation. ``theta`` is the CDC mix (0 = plain convs), ``gamma`` the CDP mix (only
+    used by nets with central-difference pooling), ``width`` multiplies every channel count.
+    """,
+)
+
+PoolFactory = Callable[[], nn.Module]
+
+# channel lists of the three blocks (each block starts from the previous block's output width)
+CDCN_BLOCKS: tuple[tuple[int, ...], ...] = ((128, 196, 128),) * 3
+CDCN_PP_BLOCKS: tuple[tuple[int, ...], ...] = (
+    (128, 204, 128),
+    (153, 128, 179, 128),
+    (128, 153, 128),
+)
+
+
+def scale_channels(c: int, width: float) -> int:
+    """Channel count under a width multiplier (rounded, at least 4)."""
+    return max(4, round(c * width))
+
+
+def _conv_bn_relu(c_in: int, c_out: int, theta: float) -> list[nn.Module]:
+    return [
+        CentralDifferenceConv2d(c_in, c_out, 3, padding=1, bias=False, theta=theta),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class DepthMapNet(nn.Module):
+    """Stem, pooled CDC blocks whose outputs are resized to S/8 and concatenated, CDC head.
+
+    ``blocks``: per block the output width of each conv; each block ends with ``pool()`` (stride 2)
+    so the third block works at S/8. ``attention_kernels``: one ``SpatialAttention`` kernel per
+    block, applied to the block output on its way to the head only (as in CDCN++: the next block
+    still sees the un-attended features). ``head``: widths of the head convs before the final
+    1-channel conv; BN+ReLU follow every conv except the last.
+    """
+
+    def __init__(
+        self,
+        blocks: Sequence[Sequence[int]],
+        head: Sequence[int],
+        *,
+        theta: float = 0.7,
+        pool: PoolFactory = lambda: nn.MaxPool2d(3, stride=2, padding=1),
+        attention_kernels: Sequence[int] | None = None,
+        stem: int = 64,
+        width: float = 1.0,
+        input_size: int = 256,
+    ) -> None:
+        super().__init__()
+        if input_size % 8:
+            raise ValueError(f"input_size must be a multiple of 8; got {input_size}")
+        if attention_kernels is not None and len(attention_kernels) != len(blocks):
+            raise ValueError("attention_kernels needs one kernel size per block")
+        self.theta = theta
+        self.input_size = input_size  # nominal; forward derives the map size from the input
+        c = scale_channels(stem, width)
+        self.stem = nn.Sequential(*_conv_bn_relu(3, c, theta))
+        self.blocks = nn.ModuleList()
+        for spec in blocks:
+            layers: list[nn.Module] = []
+            for c_out in spec:
+                c_out = scale_channels(c_out, width)
+                layers += _conv_bn_relu(c, c_out, theta)
+                c = c_out
+            layers.append(pool())
+            self.blocks.append(nn.Sequential(*layers))
+        self.attention = (
+            nn.ModuleList(SpatialAttention(k) for k in attention_kernels)
+            if attention_kernels is not None
+            else None
+        )
+        c = sum(scale_channels(spec[-1], width) for spec in blocks)
+        head_layers: list[nn.Module] = []
+        for c_out in head:
+            c_out = scale_channels(c_out, width)
+            head_layers += _conv_bn_relu(c, c_out, theta)
+            c = c_out
+        head_layers.append(CentralDifferenceConv2d(c, 1, 3, padding=1, bias=False, theta=theta))
+        self.head = nn.Sequential(*head_layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = (x.shape[-2] // 8, x.shape[-1] // 8)
+        h = self.stem(x)
+        skips = []
+        for i, block in enumerate(self.blocks):
+            h = block(h)
+            s = self.attention[i](h) if self.attention is not None else h
+            if s.shape[-2:] != size:
+                s = F.interpolate(s, size=size, mode="bilinear", align_corners=False)
+            skips.append(s)
+        return self.head(torch.cat(skips, dim=1)).squeeze(1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (the papers' "Params" column)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@NETWORKS.register("cdcn")
+def cdcn(
+    theta: float = 0.7,
+    gamma: float = 0.7,
+    width: float = 1.0,
+    input_size: int = 256,
+    **kw: object,
+) -> nn.Module:
+    """CDCN (Yu et al., CVPR 2020): DepthNet with CDC everywhere; ~2.245M params at width 1."""
+    return DepthMapNet(
+        **{
+            "blocks": CDCN_BLOCKS,
+            "head": (128, 64),
+            "theta": theta,
+            "width": width,
+            "input_size": input_size,
+            **kw,
+        }
+    )
+
+
+@NETWORKS.register("depthnet")
+def depthnet(
+    theta: float = 0.7,
+    gamma: float = 0.7,
+    width: float = 1.0,
+    input_size: int = 256,
+    **kw: object,
+) -> nn.Module:
+    """DepthNet: CDCN with plain convolutions (theta forced to 0; the argument is ignored)."""
+    return cdcn(theta=0.0, gamma=gamma, width=width, input_size=input_size, **kw)
+
+
+@NETWORKS.register("cdcn_pp")
+def cdcn_pp(
+    theta: float = 0.7,
+    gamma: float = 0.7,
+    width: float = 1.0,
+    input_size: int = 256,
+    **kw: object,
+) -> nn.Module:
+    """CDCN++: the NAS-found backbone with spatial attention (kernels 7/5/3), head 384->128->1."""
+    return DepthMapNet(
+        **{
+            "blocks": CDCN_PP_BLOCKS,
+            "head": (128,),
+            "theta": theta,
+            "attention_kernels": (7, 5, 3),
+            "width": width,
+            "input_size": input_size,
+            **kw,
+        }
+    )
+
+
+@NETWORKS.register("cdn_cdp")
+def cdn_cdp(
+    theta: float = 0.7,
+    gamma: float = 0.7,
+    width: float = 1.0,
+    input_size: int = 256,
+    **kw: object,
+) -> nn.Module:
+    """CDCN with central-difference pooling CDP(3, 2, 1, gamma) in place of every max pooling."""
+    return cdcn(
+        theta=theta,
+        width=width,
+        input_size=input_size,
+        **{"pool": lambda: CentralDifferencePool2d(3, 2, 1, gamma=gamma), **kw},
+    )
