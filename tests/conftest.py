@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# One intra-op thread: on 2 shared cores, waiting OpenMP threads spin and slow tests many-fold.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,216 @@
+"""PC-DARTS supernets for the three spaces: partial-channel mixed ops, edge normalisation.
+
+A mixed op runs every candidate on 1/K of the channels, passes the rest through (max-pooled in
+reduction edges) and shuffles channels so the next edge sees a different share. ``K = 1`` is the
+DARTS mixed op exactly (no bypass, no shuffle). Edge normalisation scales each edge by the softmax
+of its beta over the node's incoming edges (chain cells have one incoming edge per node and no
+betas). Architecture parameters (``alphas``, ``betas``) are kept apart from the weights:
+``arch_parameters()`` / ``weight_parameters()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from search_spaces.discrete import LevelNetwork, TwoInputNetwork, preprocess
+from search_spaces.genotypes import Genotype, derive_genotype
+from search_spaces.spaces import SearchSpace, build_op, is_pool
+
+__all__ = [
+    "MixedOp",
+    "SearchCell",
+    "ChainSearchCell",
+    "Supernet",
+    "build_supernet",
+    "channel_shuffle",
+]
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Interleave ``groups`` channel groups (ShuffleNet): channel g*n + i -> i*groups + g."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+class MixedOp(nn.Module):
+    """Softmax-weighted sum of every candidate op on ``C // k`` channels (PC-DARTS)."""
+
+    def __init__(self, ops: Sequence[str], c: int, stride: int, k: int = 4) -> None:
+        super().__init__()
+        if k < 1 or c % k:
+            raise ValueError(f"partial channels K={k} must divide the channel count {c}")
+        self.k = k
+        cp = c // k
+        mods = []
+        for name in ops:
+            op = build_op(name, cp, stride, affine=False)
+            if is_pool(name):  # DARTS: pooled outputs are not batch-normalised otherwise
+                op = nn.Sequential(op, nn.BatchNorm2d(cp, affine=False))
+            mods.append(op)
+        self.ops = nn.ModuleList(mods)
+        self.bypass: nn.Module | None = None
+        if k > 1:
+            self.bypass = nn.MaxPool2d(3, 2, 1) if stride == 2 else nn.Identity()
+
+    def _mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        out = weights[0] * self.ops[0](x)
+        for w, op in zip(weights[1:], self.ops[1:], strict=True):
+            out = out + w * op(x)
+        return out
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        if self.bypass is None:
+            return self._mix(x, weights)
+        cp = x.shape[1] // self.k
+        out = torch.cat([self._mix(x[:, :cp], weights), self.bypass(x[:, cp:])], dim=1)
+        return channel_shuffle(out, self.k)
+
+
+class SearchCell(nn.Module):
+    """Two-input search cell: node j = sum over its inputs of beta_ij * MixedOp_ij(state_i)."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        c_pp: int,
+        c_p: int,
+        c: int,
+        reduction: bool,
+        reduction_prev: bool,
+        k: int,
+    ) -> None:
+        super().__init__()
+        self.space = space
+        self.pre = preprocess(c_pp, c_p, c, reduction_prev, affine=False)
+        self.mixed = nn.ModuleList(
+            MixedOp(space.op_names, c, 2 if reduction and i < 2 else 1, k) for _, i in space.edges()
+        )
+        self.c_out = c * space.n_nodes
+
+    def forward(
+        self, s0: torch.Tensor, s1: torch.Tensor, alpha_w: torch.Tensor, beta_w: torch.Tensor
+    ) -> torch.Tensor:
+        states = [self.pre[0](s0), self.pre[1](s1)]
+        e = 0
+        for j in range(self.space.n_nodes):
+            out = 0
+            for i in self.space.node_inputs(j):
+                out = out + beta_w[e] * self.mixed[e](states[i], alpha_w[e])
+                e += 1
+            states.append(out)  # type: ignore[arg-type]
+        return torch.cat(states[2:], dim=1)
+
+
+class ChainSearchCell(nn.Module):
+    """FAS-space search cell: a chain of mixed ops (edges only between adjacent nodes)."""
+
+    def __init__(self, space: SearchSpace, c: int, k: int) -> None:
+        super().__init__()
+        self.mixed = nn.ModuleList(MixedOp(space.op_names, c, 1, k) for _ in space.edges())
+        self.c_out = c
+
+    def forward(self, x: torch.Tensor, alpha_w: torch.Tensor) -> torch.Tensor:
+        for e, op in enumerate(self.mixed):
+            x = op(x, alpha_w[e])
+        return x
+
+
+class Supernet:
+    """Architecture-parameter behaviour shared by both supernet skeletons (a mixin)."""
+
+    space: SearchSpace
+    k: int
+    alphas: nn.ParameterDict
+    betas: nn.ParameterDict
+
+    def _init_arch(self, space: SearchSpace, k: int, init_scale: float = 1e-3) -> None:
+        self.k = k
+        n_e, n_o = space.n_edges, len(space.op_names)
+        self.alphas = nn.ParameterDict(
+            {t: nn.Parameter(init_scale * torch.randn(n_e, n_o)) for t in space.cell_types}
+        )
+        self.betas = nn.ParameterDict(
+            {}
+            if space.chain
+            else {t: nn.Parameter(init_scale * torch.randn(n_e)) for t in space.cell_types}
+        )
+        self._node_slices = []
+        start = 0
+        for j in range(space.n_nodes):
+            n = len(space.node_inputs(j))
+            self._node_slices.append((start, start + n))
+            start += n
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [*self.alphas.values(), *self.betas.values()]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]  # type: ignore[attr-defined]
+
+    def arch_weights(self) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        """Per cell type: softmax(alpha) per edge, and betas softmaxed per node (or None)."""
+        out: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        for t in self.space.cell_types:
+            a = torch.softmax(self.alphas[t], dim=-1)
+            b = None
+            if t in self.betas:
+                beta = self.betas[t]
+                b = torch.cat([torch.softmax(beta[s:e], dim=-1) for s, e in self._node_slices])
+            out[t] = (a, b)
+        return out
+
+    def cell_args(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        return {t: (a,) if b is None else (a, b) for t, (a, b) in self.arch_weights().items()}
+
+    def genotype(self) -> Genotype:
+        return derive_genotype(self.space, dict(self.alphas), dict(self.betas))
+
+    def arch_summary(self) -> dict[str, dict[str, list]]:
+        """JSON-able softmax weights: ``{cell_type: {"alpha": [[..]*|O|]*E, "beta": [..]*E}}``."""
+        out: dict[str, dict[str, list]] = {}
+        with torch.no_grad():
+            for t, (a, b) in self.arch_weights().items():
+                out[t] = {"alpha": a.tolist(), "beta": [] if b is None else b.tolist()}
+        return out
+
+
+class TwoInputSupernet(TwoInputNetwork, Supernet):
+    """The autofas / baseline supernet."""
+
+    def __init__(self, space: SearchSpace, C: int, k: int) -> None:
+        def make_cell(t: str, c_pp: int, c_p: int, c: int, red: bool, red_prev: bool) -> nn.Module:
+            return SearchCell(space, c_pp, c_p, c, red, red_prev, k)
+
+        super().__init__(space, C, make_cell)
+        self._init_arch(space, k)
+
+    def cell_args(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        return Supernet.cell_args(self)
+
+
+class LevelSupernet(LevelNetwork, Supernet):
+    """The FAS-space supernet."""
+
+    def __init__(self, space: SearchSpace, C: int, k: int) -> None:
+        super().__init__(space, C, lambda t, c: ChainSearchCell(space, c, k))
+        self._init_arch(space, k)
+
+    def cell_args(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        return Supernet.cell_args(self)
+
+
+def build_supernet(space: SearchSpace, C: int | None = None, k: int = 4) -> nn.Module:
+    """The PC-DARTS supernet of ``space`` (``k`` partial channels; ``k=1`` is DARTS).
+
+    The returned module also has ``arch_parameters()``, ``weight_parameters()``,
+    ``arch_weights()``, ``arch_summary()`` and ``genotype()``. ``C`` (default ``space.C``) must
+    be divisible by ``k``.
+    """
+    c = C or space.C
+    if c % k:
+        raise ValueError(f"C={c} must be divisible by the partial-channel factor K={k}")
+    return LevelSupernet(space, c, k) if space.chain else TwoInputSupernet(space, c, k)
