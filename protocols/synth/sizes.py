@@ -1,0 +1,72 @@
+"""Named sizes of the synthetic benchmark and the generator version that keys its cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Bump whenever the generated pixels, names or sidecars change: it is part of the cached root name.
+GENERATOR_VERSION = 1
+
+#: OULU-NPU user ranges per split (first user, maximum count): train 1-20, dev 21-35, test 36-55.
+OULU_USERS = {"train": (1, 20), "dev": (21, 15), "test": (36, 20)}
+ALL_PHONES = (1, 2, 3, 4, 5, 6)
+ALL_SESSIONS = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class SynthSize:
+    """How much synthetic OULU-NPU to generate; a smaller size takes the first users of each range."""
+
+    n_train_users: int
+    n_dev_users: int
+    n_test_users: int
+    phones: tuple[int, ...] = ALL_PHONES
+    sessions: tuple[int, ...] = ALL_SESSIONS
+    n_frames: int = 12
+    frame_size: int = 64
+    fps: float = 30.0
+
+    def __post_init__(self) -> None:
+        counts = {"train": self.n_train_users, "dev": self.n_dev_users, "test": self.n_test_users}
+        for split, n in counts.items():
+            if not 0 <= n <= OULU_USERS[split][1]:
+                raise ValueError(f"{split}: {n} users, OULU-NPU has {OULU_USERS[split][1]}")
+        if not set(self.phones) <= set(ALL_PHONES) or not self.phones:
+            raise ValueError(f"phones must be a non-empty subset of {ALL_PHONES}: {self.phones}")
+        if not set(self.sessions) <= set(ALL_SESSIONS) or not self.sessions:
+            raise ValueError(f"sessions must be a non-empty subset of {ALL_SESSIONS}")
+        if self.n_frames < 1 or self.frame_size < 16 or self.fps <= 0:
+            raise ValueError("need n_frames >= 1, frame_size >= 16 and fps > 0")
+
+    def users(self, split: str) -> tuple[int, ...]:
+        """The OULU user ids of a split at this size (the first N of the split's range)."""
+        first = OULU_USERS[split][0]
+        n = {"train": self.n_train_users, "dev": self.n_dev_users, "test": self.n_test_users}[split]
+        return tuple(range(first, first + n))
+
+    @property
+    def n_videos(self) -> int:
+        n_users = self.n_train_users + self.n_dev_users + self.n_test_users
+        return n_users * len(self.phones) * len(self.sessions) * 5
+
+
+SYNTH_SIZES: dict[str, SynthSize] = {
+    # CI: all 6 phones (P3/P4 need six folds) and 3 sessions (P1 tests on session 3), so few users.
+    "smoke": SynthSize(2, 2, 2, n_frames=12, frame_size=64, fps=30.0),
+    # Laptop demo: enough videos for a CNN at 32-64 px input to show an effect.
+    "quick": SynthSize(6, 4, 4, n_frames=16, frame_size=96, fps=30.0),
+    # The full OULU-NPU user counts.
+    "paper": SynthSize(20, 15, 20, n_frames=32, frame_size=224, fps=30.0),
+}
+
+
+def resolve_size(size: str | SynthSize) -> SynthSize:
+    """A size object from its name (KeyError listing the valid names) or the object itself."""
+    if isinstance(size, SynthSize):
+        return size
+    try:
+        return SYNTH_SIZES[size]
+    except KeyError:
+        raise KeyError(
+            f"unknown synthetic size {size!r}; valid: {', '.join(SYNTH_SIZES)}"
+        ) from None
