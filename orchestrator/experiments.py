@@ -48,7 +48,7 @@ _ABLATION_PRESETS = {
     },
     "quick": {
         "data_size": "quick",
-        "width": 0.25,
+        "width": 0.125,
         "input_size": 48,
         "frames_per_video": 4,
         "epochs": 6,

@@ -85,8 +85,15 @@ def expand_jobs(spec: ExperimentSpec, folds: list[str], fingerprint: str) -> lis
     points = list(itertools.product(*(spec.grid[n] for n in names))) or [()]
     version = code_version()
     jobs = []
+    unknown = set(spec.grid.get("variant", ())) - set(spec.variants)
+    if unknown:
+        raise ValueError(
+            f"{spec.name}: unknown variants {sorted(unknown)}; valid: {list(spec.variants)}"
+        )
     for fold, point, seed in itertools.product(folds, points, spec.seeds):
-        params = {**spec.params, **dict(zip(names, point, strict=True)), "seed": seed}
+        chosen = dict(zip(names, point, strict=True))
+        bundle = spec.variants.get(chosen.get("variant", ""), {})
+        params = {**spec.params, **bundle, **chosen, "seed": seed}
         key = stable_hash(
             {
                 "experiment": spec.name,

@@ -39,24 +39,39 @@ def latest_spec(parents: pd.DataFrame) -> dict | None:
     return json.loads(last["params.spec"])
 
 
-def ablation_table(children: pd.DataFrame, param: str) -> pd.DataFrame:
-    """One row per value of ``param``: APCER/BPCER/ACER mean ± std (%) over seeds, and counts."""
-    col = f"params.{param}"
+def summary_table(
+    children: pd.DataFrame, by: str, order: list | None = None, numeric: bool = True
+) -> pd.DataFrame:
+    """One row per value of param ``by``: APCER/BPCER/ACER mean ± std (%) over the finished
+    trials (seeds, folds), model size where recorded, and how many trials failed."""
+    col = f"params.{by}"
     if children.empty or col not in children:
         return pd.DataFrame()
+    keys = children[col].astype(float) if numeric else children[col]
     rows = []
-    for value, group in children.groupby(children[col].astype(float)):
+    for value, group in children.groupby(keys, sort=False):
         ok = group[group["status"] == "FINISHED"]
-        row: dict[str, object] = {param: value}
+        row: dict[str, object] = {by: value}
         for metric in ABLATION_METRICS:
             values = ok.get(f"metrics.test_{metric}", pd.Series(dtype=float)).dropna().tolist()
             mean, std = summarize(values) if values else (float("nan"), float("nan"))
             row[f"{metric.upper()} (%)"] = format_mean_std(mean, std)
             row[f"_{metric}_mean"], row[f"_{metric}_std"] = mean, std
-        row["seeds"] = len(ok)
+        for metric, label, scale in (
+            ("n_params", "params (M)", 1e-6),
+            ("flops", "FLOPs (G)", 1e-9),
+        ):
+            values = ok.get(f"metrics.{metric}", pd.Series(dtype=float)).dropna()
+            if len(values):
+                row[label] = f"{values.mean() * scale:.3f}"
+        row["trials"] = len(ok)
         row["failed"] = int((group["status"] == "FAILED").sum())
         rows.append(row)
-    return pd.DataFrame(rows).sort_values(param).reset_index(drop=True)
+    table = pd.DataFrame(rows)
+    if order is not None:
+        rank = {v: i for i, v in enumerate(order)}
+        return table.sort_values(by, key=lambda c: c.map(rank)).reset_index(drop=True)
+    return table.sort_values(by).reset_index(drop=True)
 
 
 def ablation_figure(table: pd.DataFrame, param: str, title: str) -> bytes:
@@ -112,9 +127,15 @@ def experiment_report(name: str, parents: pd.DataFrame, children: pd.DataFrame) 
     spec = latest_spec(parents)
     if spec is None or children.empty:
         return None
+    if spec.get("report") == "variants" and "variant" in spec.get("grid", {}):
+        table = summary_table(children, "variant", list(spec["grid"]["variant"]), numeric=False)
+        if table.empty:
+            return None
+        title = f"{name}: {spec['protocol']}, {spec.get('preset', '')} preset"
+        return Report(name, title, table)
     if spec.get("report") == "ablation" and spec.get("grid"):
         param = next(iter(spec["grid"]))
-        table = ablation_table(children, param)
+        table = summary_table(children, param)
         if table.empty:
             return None
         title = f"{name}: {spec['protocol']}, {spec.get('preset', '')} preset"

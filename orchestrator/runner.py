@@ -29,7 +29,9 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)
     parent_run_id: str | None = None
     wall_seconds: float = 0.0
+    init_seconds: float = 0.0
     prepare_seconds: float = 0.0
+    trials_wall_seconds: float = 0.0
     trial_seconds: float = 0.0
 
 
@@ -186,7 +188,9 @@ def run_experiment(
     if not todo:
         summary.wall_seconds = time.perf_counter() - start
         return summary
+    t0 = time.perf_counter()
     backend.init_ray(address)
+    summary.init_seconds = time.perf_counter() - t0
     parent = tracker.start_parent(
         f"{spec.name}-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
         {"preset": spec.preset, "git_sha": git_sha(), "code_version": code_version()},
@@ -200,7 +204,7 @@ def run_experiment(
             prepare_caches(todo, manifest, cache_root, view)
             summary.prepare_seconds = time.perf_counter() - t0
             sink = _Sink(tracker, parent, spec, view)
-            backend.run_trials(
+            summary.trials_wall_seconds = backend.run_trials(
                 todo,
                 sink,
                 name=f"{spec.name}-{parent[:8]}",

@@ -26,6 +26,9 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class ExperimentSpec:
+    """A sweep. ``grid`` values are swept as a product; the grid key ``variant`` names entries of
+    ``variants`` (named bundles of params, e.g. ``SD-CD-CDP-Att`` = four flags)."""
+
     name: str
     workload: str
     protocol: str
@@ -35,6 +38,7 @@ class ExperimentSpec:
     folds: tuple[str, ...] = ()
     resources: Mapping[str, float] = field(default_factory=lambda: {"cpu": 1, "gpu": 0})
     data_size: str = "smoke"
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     report: str = "ablation"
     description: str = ""
     preset: str = "smoke"
