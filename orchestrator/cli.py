@@ -48,12 +48,15 @@ def list_experiments() -> None:
     from orchestrator.specs import PRESETS, with_preset
     from protocols.protocols import PROTOCOLS
 
-    table = Table("experiment", "protocol", "workload", *[f"trials ({p})" for p in PRESETS], "what")
+    table = Table()
+    for col in ("experiment", "protocol", "trials " + "/".join(PRESETS)):
+        table.add_column(col, no_wrap=True)
+    table.add_column("what")
     for name in EXPERIMENTS:
         spec = EXPERIMENTS.get(name)
         n_folds = getattr(PROTOCOLS.get(spec.protocol), "n_folds", 1)
-        counts = [str(with_preset(spec, p).n_trials(n_folds)) for p in PRESETS]
-        table.add_row(name, spec.protocol, spec.workload, *counts, spec.description)
+        counts = "/".join(str(with_preset(spec, p).n_trials(n_folds)) for p in PRESETS)
+        table.add_row(name, spec.protocol, counts, spec.description)
     console.print(table)
 
 
@@ -152,6 +155,40 @@ def report(
         console.print("written: " + ", ".join(str(p) for p in paths))
     if not shown:
         console.print(f"no finished runs in {uri}; run an experiment first (orchestrate list)")
+
+
+@app.command()
+def status(
+    experiment: Annotated[
+        Optional[str], typer.Argument(help="One experiment (default: all in the store)")  # noqa: UP045
+    ] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Per experiment: trials done, running, failed and missing (from MLflow)."""
+    from orchestrator.experiments import EXPERIMENTS
+    from orchestrator.report import latest_spec
+    from orchestrator.tracking import Tracker, list_experiments, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    names = [experiment] if experiment else list_experiments(uri) or EXPERIMENTS.names()
+    table = Table("experiment", "preset", "trials", "done", "running", "failed", "missing")
+    for name in names:
+        tracker = Tracker(uri, name, create=False)
+        if tracker.experiment_id is None:
+            if experiment:
+                _fail(f"MLflow at {uri} has no experiment {name!r}")
+            continue
+        parents, children = tracker.parent_runs(), tracker.child_runs()
+        spec = latest_spec(parents) or {}
+        total = int(parents.sort_values("start_time").iloc[-1].get("params.n_trials", 0) or 0)
+        latest = children.sort_values("start_time").drop_duplicates("tags.run_key", keep="last")
+        counts = latest["status"].value_counts() if not latest.empty else {}
+        done, running = int(counts.get("FINISHED", 0)), int(counts.get("RUNNING", 0))
+        failed = int(counts.get("FAILED", 0))
+        missing = max(total - done - running - failed, 0)
+        row = [name, spec.get("preset", "?"), total, done, running, failed, missing]
+        table.add_row(*[str(c) for c in row])
+    console.print(table)
 
 
 @app.command()

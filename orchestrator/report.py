@@ -127,6 +127,8 @@ def experiment_report(name: str, parents: pd.DataFrame, children: pd.DataFrame) 
     spec = latest_spec(parents)
     if spec is None or children.empty:
         return None
+    if "tags.preset" in children:  # a store may hold several presets: report the latest one
+        children = children[children["tags.preset"] == spec.get("preset")]
     if spec.get("report") == "variants" and "variant" in spec.get("grid", {}):
         table = summary_table(children, "variant", list(spec["grid"]["variant"]), numeric=False)
         if table.empty:

@@ -180,6 +180,12 @@ class Tracker:
                 self.client.log_batch(run_id, metrics=m[chunk], params=p[chunk], tags=t[chunk])
 
 
+def list_experiments(tracking_uri: str) -> list[str]:
+    """Names of the store's experiments (MLflow's own ``Default`` left out)."""
+    exps = MlflowClient(tracking_uri).search_experiments()
+    return sorted(e.name for e in exps if e.name != "Default")
+
+
 def launch_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> int:
     """``mlflow ui`` on the configured store (blocks until interrupted)."""
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri]
