@@ -50,7 +50,7 @@ _ABLATION_PRESETS = {
         "data_size": "quick",
         "width": 0.125,
         "input_size": 48,
-        "frames_per_video": 4,
+        "frames_per_video": 2,
         "epochs": 6,
         "batch_size": 32,
         "lr": 2e-3,
