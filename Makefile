@@ -1,0 +1,30 @@
+# Two entry points on a fresh machine with only Python: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench
+
+# torch first, pinned: a range would pull a multi-GB CUDA build; the project's range then adds nothing.
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/orchestrate run ablation_cdc_theta --preset quick
+	$(BIN)/orchestrate report --tables --experiment ablation_cdc_theta
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/bench_cdc.py
+	$(BIN)/python bench/bench_cache.py
+	$(BIN)/python bench/bench_orchestration.py
