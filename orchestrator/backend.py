@@ -25,6 +25,7 @@ from ray import tune
 from orchestrator.jobs import Job
 
 FINAL = "final"
+ERROR = "error"
 
 
 class TrialEvents(Protocol):
@@ -56,6 +57,20 @@ def cluster_resources() -> dict[str, float]:
     return dict(ray.cluster_resources())
 
 
+SAMPLE_PREFIX = "arch."
+
+
+def _node_id() -> str:
+    return ray.get_runtime_context().get_node_id()
+
+
+def job_of(config: Mapping[str, Any]) -> Job:
+    """The job a trial runs: the grid job, or the template filled with a sampler's choices."""
+    job = Job.from_dict(config["job"])
+    sample = {k: v for k, v in config.items() if k.startswith(SAMPLE_PREFIX)}
+    return job.with_sample(sample) if sample else job
+
+
 def _trial(config: dict[str, Any]) -> None:
     """The function trainable: run the job's workload, report epochs, checkpoint the result."""
     import torch
@@ -64,25 +79,40 @@ def _trial(config: dict[str, Any]) -> None:
     from workloads.base import WORKLOADS, DataHandle
 
     workloads.load_all()
-    job = Job.from_dict(config["job"])
+    job = job_of(config)
     ctx = config["ctx"]
     torch.set_num_threads(max(1, int(ctx["threads"])))
 
+    last: dict[str, float] = {}
+
     def report(metrics: Mapping[str, float]) -> None:
+        last.update(metrics)
         tune.report({"kind": "epoch", "metrics": dict(metrics)})
 
     data = DataHandle(Path(ctx["data_root"]), job.protocol, job.fold, Path(ctx["cache_root"]))
-    result = WORKLOADS.get(job.workload)(dict(job.params), data, report)
+    try:
+        result = WORKLOADS.get(job.workload)(dict(job.params), data, report)
+    except Exception as exc:  # noqa: BLE001 - an application error is final: no retry, no loss
+        # Tune retries what raises (a lost node, a killed actor); a bad video or a diverging
+        # loss would fail again, so it ends the trial as a reported failure instead.
+        tune.report({"kind": ERROR, "error": f"{type(exc).__name__}: {exc}"[:4000]})
+        return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         result.scores.to_parquet(out / "scores.parquet", index=False)
         for name, blob in result.artifacts.items():
             (out / name).write_bytes(blob)
         (out / "result.json").write_text(
-            json.dumps({"metrics": result.metrics, "info": result.info}, default=str, indent=1)
+            json.dumps(
+                {"metrics": result.metrics, "info": {**result.info, "node_id": _node_id()}},
+                default=str,
+                indent=1,
+            )
         )
+        # A sampler learns from dev only: the test split never steers a search.
+        objective = float(last.get("dev_eer", float("nan")))
         tune.report(
-            {"kind": FINAL, "metrics": dict(result.metrics)},
+            {"kind": FINAL, "metrics": dict(result.metrics), "objective": objective},
             checkpoint=tune.Checkpoint.from_directory(tmp),
         )
 
@@ -99,7 +129,7 @@ class _Bridge(tune.Callback):
 
     @staticmethod
     def _job(trial) -> Job:
-        return Job.from_dict(trial.config["job"])
+        return job_of(trial.config)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.events.started(self._job(trial))
@@ -111,6 +141,9 @@ class _Bridge(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         job = self._job(trial)
         last = dict(trial.last_result or {})
+        if last.get("kind") == ERROR:
+            self.events.failed(job, str(last.get("error")))
+            return
         if last.get("kind") != FINAL or trial.checkpoint is None:
             self.events.failed(job, "trial ended without a final result")
             return
@@ -132,6 +165,40 @@ def _error_text(trial) -> str:
     return "trial failed (see the Ray logs)"
 
 
+def _tuner(
+    trainable_space: dict[str, Any] | None,
+    events: TrialEvents,
+    *,
+    name: str,
+    resources: Mapping[str, float],
+    ctx: dict[str, Any],
+    storage_path: str | None,
+    max_failures: int,
+    tune_config: dict[str, Any],
+) -> tune.Tuner:
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter is silent at verbose=0
+    cpu, gpu = float(resources.get("cpu", 1)), float(resources.get("gpu", 0))
+    ctx = {**ctx, "threads": max(1, cpu)}
+    return tune.Tuner(
+        tune.with_resources(_trial, {"cpu": cpu, "gpu": gpu}),
+        param_space=trainable_space(ctx) if trainable_space else None,
+        tune_config=tune.TuneConfig(
+            trial_name_creator=lambda t: job_of(t.config).label,
+            trial_dirname_creator=lambda t: job_of(t.config).run_key,
+            reuse_actors=True,
+            **tune_config,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage_path,
+            callbacks=[_Bridge(events)],
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        ),
+    )
+
+
 def run_trials(
     jobs: list[Job],
     events: TrialEvents,
@@ -143,34 +210,78 @@ def run_trials(
     storage_path: str | None = None,
     max_failures: int = 0,
 ) -> float:
-    """Run every job as a Tune trial; returns the wall time. Trial failures do not raise."""
+    """Run every job as a Tune trial (a grid); returns the wall time. Failures do not raise."""
     if not jobs:
         return 0.0
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter is silent at verbose=0
-    cpu = float(resources.get("cpu", 1))
-    gpu = float(resources.get("gpu", 0))
-    ctx = {"data_root": str(data_root), "cache_root": str(cache_root), "threads": max(1, cpu)}
-    trainable = tune.with_resources(_trial, {"cpu": cpu, "gpu": gpu})
-    by_key = {j.run_key: j for j in jobs}
-    tuner = tune.Tuner(
-        trainable,
-        param_space={
-            "job": tune.grid_search([j.to_dict() for j in jobs]),
-            "ctx": ctx,
+    ctx = {"data_root": str(data_root), "cache_root": str(cache_root)}
+    tuner = _tuner(
+        lambda c: {"job": tune.grid_search([j.to_dict() for j in jobs]), "ctx": c},
+        events,
+        name=name,
+        resources=resources,
+        ctx=ctx,
+        storage_path=storage_path,
+        max_failures=max_failures,
+        tune_config={},
+    )
+    start = time.perf_counter()
+    tuner.fit()
+    return time.perf_counter() - start
+
+
+def run_sampled(
+    template: Job,
+    choices: Mapping[str, list],
+    events: TrialEvents,
+    *,
+    num_samples: int,
+    algorithm: str,
+    seed: int,
+    name: str,
+    resources: Mapping[str, float],
+    data_root: Path,
+    cache_root: Path,
+    storage_path: str | None = None,
+    max_failures: int = 0,
+) -> float:
+    """Sample ``num_samples`` configurations of categorical ``choices`` with Optuna, driven by
+    Tune's ``OptunaSearch`` (``random``: RandomSampler, the NAS random baseline; ``tpe``: TPE,
+    minimising the dev EER), each a trial of ``template`` filled with its choices."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    if num_samples <= 0:
+        return 0.0
+    samplers = {"random": optuna.samplers.RandomSampler, "tpe": optuna.samplers.TPESampler}
+    if algorithm not in samplers:
+        raise ValueError(f"unknown sampling algorithm {algorithm!r}; valid: {sorted(samplers)}")
+    ctx = {"data_root": str(data_root), "cache_root": str(cache_root)}
+    constants = {
+        "job": template.to_dict(),
+        "ctx": {**ctx, "threads": max(1, float(resources.get("cpu", 1)))},
+    }
+
+    def define(trial: optuna.Trial) -> dict[str, Any]:
+        for key, options in choices.items():
+            trial.suggest_categorical(SAMPLE_PREFIX + key, list(options))
+        return constants
+
+    searcher = OptunaSearch(
+        space=define, metric="objective", mode="min", sampler=samplers[algorithm](seed=seed)
+    )
+    tuner = _tuner(
+        None,
+        events,
+        name=name,
+        resources=resources,
+        ctx=ctx,
+        storage_path=storage_path,
+        max_failures=max_failures,
+        tune_config={
+            "search_alg": searcher,
+            "num_samples": num_samples,
+            "max_concurrent_trials": None,
         },
-        tune_config=tune.TuneConfig(
-            trial_name_creator=lambda t: by_key[t.config["job"]["run_key"]].label,
-            trial_dirname_creator=lambda t: t.config["job"]["run_key"],
-            reuse_actors=True,
-        ),
-        run_config=tune.RunConfig(
-            name=name,
-            storage_path=storage_path,
-            callbacks=[_Bridge(events)],
-            verbose=0,
-            failure_config=tune.FailureConfig(max_failures=max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        ),
     )
     start = time.perf_counter()
     tuner.fit()

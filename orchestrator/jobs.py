@@ -7,12 +7,14 @@ tracking URI, cluster address), so re-running a command finds the work it alread
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
 import os
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,12 +24,25 @@ from orchestrator.specs import ExperimentSpec
 CODE_VERSION_FALLBACK = "0+unknown"
 
 
+#: The packages whose code computes results; a change in any of them changes every run key.
+RESULT_PACKAGES = ("workloads", "search_spaces", "protocols")
+
+
+@functools.cache
 def code_version() -> str:
-    """The installed package version: bump it when a change alters results (it enters run keys)."""
+    """Package version plus a hash of the result-computing sources (not of reports or CLI), so
+    a re-run after a change to training, data or metrics recomputes instead of reusing."""
     try:
-        return metadata.version("fas-nas-orchestrator")
+        version = metadata.version("fas-nas-orchestrator")
     except metadata.PackageNotFoundError:
-        return CODE_VERSION_FALLBACK
+        version = CODE_VERSION_FALLBACK
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent.parent
+    for package in RESULT_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return f"{version}+{digest.hexdigest()[:12]}"
 
 
 def stable_hash(obj: Any, n: int = 16) -> str:
@@ -73,6 +88,15 @@ class Job:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Job:
         return cls(**d)
+
+    def with_sample(self, sample: dict[str, Any], index: str = "") -> Job:
+        """This job as a template filled with a sampler's choices: its own params and run key."""
+        params = {**self.params, **sample, "template_key": self.run_key}
+        key = stable_hash({"template": self.run_key, "sample": sample})
+        label = f"{self.label}_{index or key[:6]}"
+        return Job(
+            key, self.experiment, self.workload, self.protocol, self.fold, self.seed, params, label
+        )
 
 
 def _fmt(value: Any) -> str:

@@ -90,7 +90,13 @@ class _Sink:
         info = json.loads((artifact_dir / "result.json").read_text()).get("info", {})
         self.trial_seconds += float(info.get("train_seconds", 0.0))
         self.tracker.log_metrics(run_id, metrics, step=0)
-        self.tracker.set_tags(run_id, {"threshold_policy": info.get("threshold_policy", "")})
+        self.tracker.set_tags(
+            run_id,
+            {
+                "threshold_policy": info.get("threshold_policy", ""),
+                "node_id": info.get("node_id", ""),
+            },
+        )
         self.tracker.log_artifacts(run_id, artifact_dir)
         self.tracker.end(run_id, "FINISHED")
         self.summary_finished.append(job.run_key)
@@ -212,6 +218,7 @@ def run_experiment(
                 data_root=data_root,
                 cache_root=cache_root,
                 storage_path=storage_path or os.environ.get("FAS_STORAGE_PATH"),
+                max_failures=spec.retries,
             )
         summary.finished, summary.failed = sink.summary_finished, sink.summary_failed
         summary.trial_seconds = sink.trial_seconds

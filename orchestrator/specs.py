@@ -38,6 +38,7 @@ class ExperimentSpec:
     folds: tuple[str, ...] = ()
     resources: Mapping[str, float] = field(default_factory=lambda: {"cpu": 1, "gpu": 0})
     data_size: str = "smoke"
+    retries: int = 2
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     report: str = "ablation"
     description: str = ""

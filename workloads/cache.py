@@ -255,12 +255,29 @@ def build_cache(
     return FrameCache(directory, cfg, entries, rows, stats)
 
 
+#: Illumination jitter ranges: overall gain, log-gamma, per-channel white-balance gain.
+GAIN, LOG_GAMMA, WHITE_BALANCE = (0.6, 1.4), (-0.4, 0.4), (0.9, 1.1)
+
+
+def _uniform(lo: float, hi: float, shape: tuple[int, ...] = ()) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(shape)
+
+
+def jitter_illumination(image: torch.Tensor) -> torch.Tensor:
+    """A random light level, tone curve and white balance for a (3, S, S) image in [0, 1]."""
+    gamma = torch.exp(_uniform(*LOG_GAMMA))
+    gain = _uniform(*GAIN) * _uniform(*WHITE_BALANCE, (3, 1, 1))
+    return (image.clamp_min(0).pow(gamma) * gain).clamp_(0.0, 1.0)
+
+
 class FrameDataset(Dataset):
     """All (video, frame) samples of ``manifest_rows``, held in memory (small presets).
 
     Items: (image float32 (3, S, S) in [0, 1], map float32 (m, m), label int64, video index int64);
     ``videos`` holds the rows with a 0..n-1 index aligned with the video index, for per-video
-    scoring. ``augment`` flips image and map horizontally together with probability 1/2.
+    scoring. ``augment`` flips image and map horizontally together with probability 1/2 and
+    jitters the illumination (gain, gamma, white balance), since protocols such as OULU-NPU P1
+    test under lighting the training sessions never had.
     """
 
     def __init__(
@@ -292,8 +309,10 @@ class FrameDataset(Dataset):
         v = int(self.video_index[i])
         image = torch.from_numpy(self.images[i]).float().div_(255.0)
         label_map = torch.from_numpy(self.maps[i].copy())
-        if self.augment and torch.rand(()) < 0.5:
-            image, label_map = image.flip(-1), label_map.flip(-1)
+        if self.augment:
+            if torch.rand(()) < 0.5:
+                image, label_map = image.flip(-1), label_map.flip(-1)
+            image = jitter_illumination(image)
         return image, label_map, torch.tensor(self.labels[v]), torch.tensor(v)
 
 

@@ -70,7 +70,7 @@ class Session:
 SESSIONS: dict[int, Session] = {
     1: Session((0.25, -0.75, 0.6), 4300.0, 0.85, 0.30, 5500.0, "office_window_behind"),
     2: Session((-0.65, -0.45, 0.6), 3000.0, 0.55, 0.12, 3200.0, "meeting_room"),
-    3: Session((0.15, -0.15, 0.98), 6300.0, 1.10, 0.35, 7000.0, "office_window_front"),
+    3: Session((0.35, -0.4, 0.85), 6300.0, 1.10, 0.35, 7000.0, "office_window_front"),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Bump whenever the generated pixels, names or sidecars change: it is part of the cached root name.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: OULU-NPU user ranges per split (first user, maximum count): train 1-20, dev 21-35, test 36-55.
 OULU_USERS = {"train": (1, 20), "dev": (21, 15), "test": (36, 20)}
