@@ -3,4 +3,5 @@
 
 def load_all() -> None:
     """Import every workload module so its ``@WORKLOADS.register`` runs."""
+    import workloads.search  # noqa: F401
     import workloads.train_eval  # noqa: F401

@@ -2,6 +2,9 @@
 supervision, pick the threshold on dev, evaluate test, return per-video scores.
 
 A video's score is the mean of its predicted map over its sampled frames (higher = bona fide).
+``network="genotype"`` retrains a searched or sampled architecture (``params["genotype"]``, a
+JSON string) at ``width`` (default 2.0: the papers double the search channels to retrain); a
+scalar (``ce``) head is trained with BCE on the video label and scored by ``sigmoid(logit)``.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
 from protocols.metrics import compute_metrics
 from protocols.protocols import PROTOCOLS, Fold
-from search_spaces.nets import NETWORKS
+from search_spaces.discrete import build_network, count_flops
+from search_spaces.draw import draw_genotype
+from search_spaces.genotypes import Genotype
+from search_spaces.nets import NETWORKS, count_parameters
 from workloads.base import SCORE_COLUMNS, WORKLOADS, DataHandle, Report, WorkloadResult
 from workloads.cache import FrameDataset, build_cache
 from workloads.losses import map_loss, map_score
@@ -45,20 +52,73 @@ def device_for_trial() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+#: ``network`` value that retrains ``params["genotype"]`` instead of a hand-designed net.
+GENOTYPE_NETWORK = "genotype"
+#: Retraining width of genotype networks relative to the search ``C`` (NAS-FAS doubles it).
+RETRAIN_WIDTH = 2.0
+
+
+def genotype_of(params: dict[str, Any]) -> Genotype | None:
+    """The genotype a ``network="genotype"`` trial retrains (None for hand-designed nets)."""
+    if params.get("network") != GENOTYPE_NETWORK:
+        return None
+    if "genotype" not in params:
+        raise KeyError('network="genotype" needs a "genotype" param (a genotype JSON string)')
+    return Genotype.from_json(str(params["genotype"]))
+
+
 def build_model(params: dict[str, Any]) -> nn.Module:
+    genotype = genotype_of(params)
+    if genotype is not None:
+        c = params.get("C")
+        return build_network(
+            genotype,
+            C=int(c) if c is not None else None,
+            width=float(params.get("width", RETRAIN_WIDTH)),
+            input_size=int(params["input_size"]),
+        )
     factory = NETWORKS.get(params["network"])
     kwargs = {k: params[k] for k in ("theta", "gamma", "width", "input_size") if k in params}
     return factory(**kwargs)
 
 
 def map_size_of(model: nn.Module, input_size: int) -> int:
-    """The side of the model's output map, found by one forward pass on a dummy image."""
+    """The side of the model's output map, found by one forward pass on a dummy image.
+
+    Scalar (``ce``) heads have no map: the cache still stores labels at the skeleton's map size
+    so a search (map supernet) and the retrain of its genotype share one frame cache.
+    """
     was_training = model.training
     model.eval()
     with torch.no_grad():
         out = model(torch.zeros(1, 3, input_size, input_size))
     model.train(was_training)
-    return int(out.shape[-1])
+    if out.dim() >= 3:
+        return int(out.shape[-1])
+    space = getattr(model, "space", None)
+    return int(space.map_size(input_size)) if space is not None else 1
+
+
+def supervised_loss(
+    kind: str, out: torch.Tensor, maps: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """Map heads: pixel-wise ``map_loss``; scalar heads ``(B,)``: BCE with the video label."""
+    if out.dim() == 1:
+        return F.binary_cross_entropy_with_logits(out, labels.to(out.dtype))
+    return map_loss(kind, out, maps)
+
+
+def frame_score(kind: str, out: torch.Tensor) -> torch.Tensor:
+    """Per-frame liveness: the map score, or ``sigmoid(logit)`` for scalar heads."""
+    return torch.sigmoid(out) if out.dim() == 1 else map_score(kind, out)
+
+
+def model_cost(model: nn.Module, input_size: int) -> dict[str, float]:
+    """``n_params`` (trainable) and ``flops`` as multiply-adds per image (the papers' "FLOPs")."""
+    return {
+        "n_params": float(count_parameters(model)),
+        "flops": float(count_flops(model, input_size)) / 2.0,
+    }
 
 
 def pipeline_config(params: dict[str, Any], map_size: int) -> PipelineConfig:
@@ -89,7 +149,7 @@ def score_videos(
     counts = np.zeros(len(ds.videos))
     with torch.no_grad():
         for images, _maps, _labels, vidx in DataLoader(ds, batch_size=64):
-            s = map_score(loss, model(images.to(device))).double().cpu().numpy()
+            s = frame_score(loss, model(images.to(device))).double().cpu().numpy()
             np.add.at(sums, vidx.numpy(), s)
             np.add.at(counts, vidx.numpy(), 1)
     videos = ds.videos.reset_index(drop=True)
@@ -107,9 +167,9 @@ def score_videos(
 def _train_epoch(model, loader, opt, loss_kind, device, epoch) -> float:
     model.train()
     total, n = 0.0, 0
-    for images, maps, _labels, _vidx in loader:
-        images, maps = images.to(device), maps.to(device)
-        loss = map_loss(loss_kind, model(images), maps)
+    for images, maps, labels, _vidx in loader:
+        images, maps, labels = images.to(device), maps.to(device), labels.to(device)
+        loss = supervised_loss(loss_kind, model(images), maps, labels)
         if not torch.isfinite(loss):
             raise DivergedError(f"training loss became {loss.item()} at epoch {epoch}")
         opt.zero_grad(set_to_none=True)
@@ -128,6 +188,7 @@ def train_eval(params: dict[str, Any], data: DataHandle, report: Report) -> Work
     fold = load_fold(data)
     model = build_model(params)
     cfg = pipeline_config(params, map_size_of(model, int(params["input_size"])))
+    cost = model_cost(model, int(params["input_size"]))
     model.to(device)
     cache = build_cache(pd.concat([fold.train, fold.dev, fold.test]), cfg, data.cache_root)
     train_ds = FrameDataset(cache, fold.train, augment=bool(params.get("augment", False)))
@@ -163,17 +224,24 @@ def train_eval(params: dict[str, Any], data: DataHandle, report: Report) -> Work
     final["test_apcer_pooled"] = float(m["apcer_pooled"])
     if not all(math.isfinite(v) for v in final.values()):
         raise DivergedError(f"non-finite test metrics {final}")
+    final.update(cost)
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
+    artifacts = {"model.pt": buf.getvalue()}
     scores = pd.concat([s for s in (dev_scores, test_scores) if s is not None], ignore_index=True)
     info = {
         "threshold_policy": m["threshold_policy"],
         "apcer_per_pai": m["apcer_per_pai"],
-        "n_params": sum(p.numel() for p in model.parameters()),
+        "n_params": int(cost["n_params"]),
         "pipeline": cfg.key(),
         "train_seconds": time.perf_counter() - start,
     }
-    return WorkloadResult(final, scores, {"model.pt": buf.getvalue()}, info)
+    genotype = genotype_of(params)
+    if genotype is not None:
+        artifacts["genotype.json"] = genotype.to_json().encode()
+        artifacts["genotype.png"] = draw_genotype(genotype)
+        info["genotype"] = genotype.to_json(indent=None)
+    return WorkloadResult(final, scores, artifacts, info)
 
 
 def data_config(params: dict[str, Any]) -> PipelineConfig:
