@@ -90,6 +90,207 @@ _register(
 )
 
 
+# --- NAS experiments (NAS-FAS Tables III-V, VII; Auto-FAS) ------------------------------------
+
+#: Shared nas_search/random_sample settings: NAS-FAS search (Adam 1e-4 / arch 6e-4, batch 10,
+#: 60 epochs with 15 frozen), retrain with doubled channels; the paper preset keeps them.
+_NAS_PARAMS = {
+    "space": "fas_cd",
+    "C": None,  # None: the space's own default (search width, cells, input size)
+    "layers": None,
+    "input_size": None,
+    "search_steps": None,
+    "representation": "static",
+    "k": 4,
+    "search_epochs": 60,
+    "warmup_epochs": 15,
+    "search_batch_size": 10,
+    "split": "random",
+    "epochs": 1400,
+    "lr": 1e-4,
+    "lr_step": 500,
+    "weight_decay": 5e-5,
+    "batch_size": 8,
+    "width": 2.0,
+    "loss": "binary",
+    "frames_per_video": 8,
+    "augment": True,
+}
+_NAS_PRESETS = {
+    "smoke": {
+        "data_size": "smoke",
+        "C": 4,
+        "layers": 3,
+        "input_size": 32,
+        "search_epochs": 2,
+        "warmup_epochs": 1,
+        "search_steps": 2,
+        "search_batch_size": 16,
+        "epochs": 1,
+        "lr": 1e-3,
+        "lr_step": 0,
+        "batch_size": 32,
+        "frames_per_video": 1,
+        "seeds": 1,
+    },
+    "quick": {
+        "data_size": "quick",
+        "C": 8,
+        "layers": 3,
+        "input_size": 48,
+        "search_epochs": 6,
+        "warmup_epochs": 2,
+        "search_steps": 20,
+        "search_batch_size": 16,
+        "epochs": 5,
+        "lr": 2e-3,
+        "lr_step": 0,
+        "batch_size": 32,
+        "frames_per_video": 2,
+        "seeds": 2,
+    },
+    "paper": {"data_size": "paper", "seeds": 1, "resources.gpu": 1, "resources.cpu": 4},
+}
+
+
+def _flags(name: str) -> dict:
+    """``SD-CD-CDP-Att`` -> input, op space, pooling and attention flags (FAS space)."""
+    parts = name.split("-")
+    return {
+        "representation": "static_dynamic" if parts[0] == "SD" else "static",
+        "space": "fas_cd" if parts[1] == "CD" else "fas_van",
+        "pooling": "cdp" if "CDP" in parts else "max",
+        "attention": "Att" in parts,
+    }
+
+
+_FAS_TRIALS = [
+    f"{i}-{t}"
+    for i in ("S", "SD")
+    for t in ("Van-Max", "CD-Max", "CD-CDP", "CD-Max-Att", "CD-CDP-Att")
+]
+_register(
+    ExperimentSpec(
+        name="nas_fas_space",
+        workload="nas_search",
+        protocol="oulu_npu_p1",
+        params=dict(_NAS_PARAMS),
+        grid={"variant": tuple(_FAS_TRIALS)},
+        variants={name: _flags(name) for name in _FAS_TRIALS},
+        report="variants",
+        description="PC-DARTS in the NAS-FAS FAS space: S/SD x Van/CD x Max/CDP x Att (10 trials).",
+        presets=_NAS_PRESETS,
+    )
+)
+
+_BASELINE_TRIALS = {
+    f"{i}-{o}-{h}": {
+        "representation": "static_dynamic" if i == "SD" else "static",
+        "space": "baseline_cd" if o == "CD" else "baseline_van",
+        "head": "ce" if h == "CE" else "map",
+    }
+    for i in ("S", "SD")
+    for o in ("Van", "CD")
+    for h in ("CE", "DP")
+}
+_register(
+    ExperimentSpec(
+        name="nas_baseline_space",
+        workload="nas_search",
+        protocol="oulu_npu_p1",
+        params={**_NAS_PARAMS, "space": "baseline_van"},
+        grid={"variant": tuple(_BASELINE_TRIALS)},
+        variants=_BASELINE_TRIALS,
+        report="variants",
+        description="PC-DARTS in the NAS-FAS baseline space: S/SD x Van/CD x CE/DP (8 trials).",
+        presets={**_NAS_PRESETS, "smoke": {**_NAS_PRESETS["smoke"], "layers": 5}},
+    )
+)
+
+_RI_SPACES = {
+    "Van-Baseline": {"space": "baseline_van"},
+    "CD-Baseline": {"space": "baseline_cd"},
+    "Van-FAS": {"space": "fas_van"},
+    "CD-FAS": {"space": "fas_cd"},
+}
+_register(
+    ExperimentSpec(
+        name="ri_random_sampling",
+        workload="nas_search",
+        protocol="oulu_npu_p1",
+        params=dict(_NAS_PARAMS),
+        grid={"variant": tuple(_RI_SPACES)},
+        variants=_RI_SPACES,
+        sampling={"workload": "random_sample", "algorithm": "random", "num_samples": 10, "seed": 0},
+        report="ri",
+        description="NAS vs random sampling (Optuna RandomSampler) in four spaces; RI on ACER.",
+        presets={
+            **_NAS_PRESETS,
+            "smoke": {**_NAS_PRESETS["smoke"], "layers": 5, "sampling.num_samples": 2},
+            "quick": {**_NAS_PRESETS["quick"], "layers": 5, "sampling.num_samples": 4},
+        },
+    )
+)
+
+_register(
+    ExperimentSpec(
+        name="autofas_search",
+        workload="nas_search",
+        protocol="oulu_npu_p1",
+        params={
+            **_NAS_PARAMS,
+            "space": "autofas",
+            "search_preset": "auto_fas",
+            "search_epochs": 40,
+            "warmup_epochs": 15,
+            "search_batch_size": 256,
+            "input_size": 108,
+        },
+        grid={"variant": ("CE", "DP")},
+        variants={"CE": {"head": "ce"}, "DP": {"head": "map"}},
+        report="variants",
+        description="Auto-FAS: PC-DARTS, 108x108 in, 14x14 binary map (DP) vs a CE score head.",
+        presets={
+            **_NAS_PRESETS,
+            "smoke": {**_NAS_PRESETS["smoke"], "input_size": 36, "layers": 5},
+            "quick": {**_NAS_PRESETS["quick"], "input_size": 54, "layers": 5},
+        },
+    )
+)
+
+_META = {"NAS": "random", "D-NAS": "domain", "D-Meta-NAS": "meta_domain"}
+_register(
+    ExperimentSpec(
+        name="meta_nas_ocim",
+        workload="nas_search",
+        protocol="oulu_npu_p1",
+        params={**_NAS_PARAMS, "domain_key": "device", "search_batch_size": 8},
+        grid={"variant": tuple(_META)},
+        variants={k: {"split": v} for k, v in _META.items()},
+        report="variants",
+        description="NAS vs D-NAS vs D-Meta-NAS; domains = OULU phones until O/C/I/M adapters exist.",
+        presets=_NAS_PRESETS,
+    )
+)
+_register(
+    ExperimentSpec(
+        name="meta_nas_siwm",
+        workload="nas_search",
+        protocol="oulu_npu_p1",
+        params={**_NAS_PARAMS, "domain_key": "pai", "search_batch_size": 8},
+        grid={"variant": ("NAS", "T-NAS", "T-Meta-NAS")},
+        variants={
+            "NAS": {"split": "random"},
+            "T-NAS": {"split": "type"},
+            "T-Meta-NAS": {"split": "meta_type"},
+        },
+        report="variants",
+        description="NAS vs T-NAS vs T-Meta-NAS; types = OULU attack species until SiW-M exists.",
+        presets=_NAS_PRESETS,
+    )
+)
+
+
 def resolve_experiment(name_or_path: str, preset: str) -> ExperimentSpec:
     """A registered name or a spec file path, with the preset applied."""
     path = Path(name_or_path)

@@ -74,6 +74,78 @@ def summary_table(
     return table.sort_values(by).reset_index(drop=True)
 
 
+def relative_improvement(error_nas: float, error_random: float) -> float:
+    """RI for an error metric: 100 (E_random - E_nas) / E_random; positive: NAS beats random
+    (the error form of Yang et al.'s relative improvement, "NAS evaluation is frustratingly hard")."""
+    if not error_random > 0:
+        return float("nan")
+    return 100.0 * (error_random - error_nas) / error_random
+
+
+def ri_table(children: pd.DataFrame, order: list) -> pd.DataFrame:
+    """Per space: the NAS trials' mean ACER, the random samples' ACER mean ± std, and RI."""
+    need = {"params.variant", "tags.workload", "metrics.test_acer"}
+    if children.empty or not need <= set(children.columns):
+        return pd.DataFrame()
+    ok = children[children["status"] == "FINISHED"]
+    rows = []
+    for space in order:
+        mine = ok[ok["params.variant"] == space]
+        nas = mine[mine["tags.workload"] == "nas_search"]["metrics.test_acer"].dropna().tolist()
+        rnd = mine[mine["tags.workload"] == "random_sample"]["metrics.test_acer"].dropna().tolist()
+        if not nas and not rnd:
+            continue
+        nas_mean = summarize(nas)[0] if nas else float("nan")
+        rnd_mean, rnd_std = summarize(rnd) if rnd else (float("nan"), float("nan"))
+        rows.append(
+            {
+                "space": space,
+                "ACER NAS (%)": format_mean_std(*summarize(nas)) if nas else "n/a",
+                "ACER random (%)": format_mean_std(rnd_mean, rnd_std) if rnd else "n/a",
+                "samples": len(rnd),
+                "RI (%)": f"{relative_improvement(nas_mean, rnd_mean):.1f}",
+                "failed": int(
+                    (children[children["params.variant"] == space]["status"] == "FAILED").sum()
+                ),
+                "_nas": nas_mean,
+                "_rnd": rnd_mean,
+                "_rnd_std": rnd_std,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def ri_figure(table: pd.DataFrame, title: str) -> bytes:
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
+    x = range(len(table))
+    ax.bar([i - 0.2 for i in x], 100 * table["_nas"], width=0.4, label="NAS")
+    ax.bar(
+        [i + 0.2 for i in x],
+        100 * table["_rnd"],
+        width=0.4,
+        yerr=100 * table["_rnd_std"].fillna(0),
+        capsize=3,
+        label="random sampling",
+    )
+    for i, ri in zip(x, table["RI (%)"], strict=True):
+        ax.annotate(
+            f"RI {ri}%", (i, 0), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7
+        )
+    ax.set_xticks(list(x), table["space"])
+    ax.set_ylabel("ACER (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def ablation_figure(table: pd.DataFrame, param: str, title: str) -> bytes:
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
     x = table[param].astype(float)
@@ -87,10 +159,7 @@ def ablation_figure(table: pd.DataFrame, param: str, title: str) -> bytes:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig)
 
 
 def public(table: pd.DataFrame) -> pd.DataFrame:
@@ -129,6 +198,12 @@ def experiment_report(name: str, parents: pd.DataFrame, children: pd.DataFrame) 
         return None
     if "tags.preset" in children:  # a store may hold several presets: report the latest one
         children = children[children["tags.preset"] == spec.get("preset")]
+    if spec.get("report") == "ri" and "variant" in spec.get("grid", {}):
+        table = ri_table(children, list(spec["grid"]["variant"]))
+        if table.empty:
+            return None
+        title = f"{name}: NAS vs random sampling, {spec.get('preset', '')} preset"
+        return Report(name, title, table, ri_figure(table, title), "ri.png")
     if spec.get("report") == "variants" and "variant" in spec.get("grid", {}):
         table = summary_table(children, "variant", list(spec["grid"]["variant"]), numeric=False)
         if table.empty:

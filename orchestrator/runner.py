@@ -14,7 +14,7 @@ import pandas as pd
 from rich.console import Console
 
 from orchestrator import backend
-from orchestrator.jobs import Job, code_version, data_fingerprint, expand_jobs
+from orchestrator.jobs import Job, code_version, data_fingerprint, expand_jobs, stable_hash
 from orchestrator.progress import SweepProgress
 from orchestrator.specs import ExperimentSpec, SpecError
 from orchestrator.tracking import Tracker
@@ -110,6 +110,12 @@ class _Sink:
         self.view.failed_trial(job, error)
 
 
+def _choices(template: Job) -> dict[str, list]:
+    from workloads.search import search_space_choices
+
+    return search_space_choices(template.params)
+
+
 def _build_cache_chunk(args: tuple[pd.DataFrame, Any, str]) -> int:
     from workloads.cache import build_cache
 
@@ -149,6 +155,34 @@ def prepare_caches(
         )
 
 
+def sampling_plan(spec: ExperimentSpec, jobs: list[Job], tracker: Tracker, fresh: bool):
+    """Per (fold, grid point) of the first seed: a template job for the spec's sampler, how many
+    samples are still missing from MLflow, and the sampler seed to continue with."""
+    cfg = spec.sampling
+    if not cfg:
+        return []
+    children = tracker.child_runs()
+    counts: dict[str, int] = {}
+    if not fresh and not children.empty and "params.template_key" in children:
+        ok = children[children["status"] == "FINISHED"]
+        counts = ok["params.template_key"].value_counts().to_dict()
+    plan = []
+    for job in jobs:
+        if job.seed != spec.seeds[0]:
+            continue
+        key = stable_hash({"sampling_of": job.run_key, "sampling": dict(cfg)})
+        params = {**job.params, "sampler": cfg["algorithm"]}
+        label = f"{job.label}_{cfg['algorithm']}"
+        template = Job(
+            key, job.experiment, cfg["workload"], job.protocol, job.fold, job.seed, params, label
+        )
+        done = int(counts.get(key, 0))
+        plan.append(
+            (template, max(int(cfg["num_samples"]) - done, 0), int(cfg.get("seed", 0)) + done)
+        )
+    return plan
+
+
 def fold_manifest(spec: ExperimentSpec, data_root: Path) -> tuple[list[str], pd.DataFrame]:
     from protocols.protocols import PROTOCOLS
 
@@ -185,13 +219,16 @@ def run_experiment(
     tracker = Tracker(tracking_uri, spec.name)
     done = {} if fresh else tracker.finished_run_keys()
     todo = [j for j in jobs if j.run_key not in done]
-    summary = RunSummary(spec.name, len(jobs), len(jobs) - len(todo))
+    plan = sampling_plan(spec, jobs, tracker, fresh)
+    n_sampled = sum(n for _, n, _ in plan)
+    n_total = len(jobs) + len(plan) * int(spec.sampling.get("num_samples", 0))
+    summary = RunSummary(spec.name, n_total, n_total - len(todo) - n_sampled)
     console.print(
-        f"[bold]{spec.name}[/bold] ({spec.preset}): {len(jobs)} trials on {spec.protocol} "
+        f"[bold]{spec.name}[/bold] ({spec.preset}): {n_total} trials on {spec.protocol} "
         f"({len(folds)} fold(s), {len(manifest)} videos); {summary.reused} already in MLflow, "
-        f"{len(todo)} to run"
+        f"{len(todo) + n_sampled} to run"
     )
-    if not todo:
+    if not todo and not n_sampled:
         summary.wall_seconds = time.perf_counter() - start
         return summary
     t0 = time.perf_counter()
@@ -200,26 +237,38 @@ def run_experiment(
     parent = tracker.start_parent(
         f"{spec.name}-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
         {"preset": spec.preset, "git_sha": git_sha(), "code_version": code_version()},
-        {"spec": json.dumps(spec.to_dict(), sort_keys=True), "n_trials": len(jobs)},
+        {"spec": json.dumps(spec.to_dict(), sort_keys=True), "n_trials": n_total},
     )
     summary.parent_run_id = parent
     status = "FAILED"
     try:
-        with SweepProgress(console, len(todo), spec.name) as view:
+        with SweepProgress(console, len(todo) + n_sampled, spec.name) as view:
             t0 = time.perf_counter()
-            prepare_caches(todo, manifest, cache_root, view)
+            prepare_caches(todo + [t for t, n, _ in plan if n], manifest, cache_root, view)
             summary.prepare_seconds = time.perf_counter() - t0
             sink = _Sink(tracker, parent, spec, view)
+            common = {
+                "resources": spec.resources,
+                "data_root": data_root,
+                "cache_root": cache_root,
+                "storage_path": storage_path or os.environ.get("FAS_STORAGE_PATH"),
+                "max_failures": spec.retries,
+            }
             summary.trials_wall_seconds = backend.run_trials(
-                todo,
-                sink,
-                name=f"{spec.name}-{parent[:8]}",
-                resources=spec.resources,
-                data_root=data_root,
-                cache_root=cache_root,
-                storage_path=storage_path or os.environ.get("FAS_STORAGE_PATH"),
-                max_failures=spec.retries,
+                todo, sink, name=f"{spec.name}-{parent[:8]}", **common
             )
+            for template, remaining, seed in plan:
+                if remaining:
+                    summary.trials_wall_seconds += backend.run_sampled(
+                        template,
+                        _choices(template),
+                        sink,
+                        num_samples=remaining,
+                        algorithm=spec.sampling["algorithm"],
+                        seed=seed,
+                        name=f"{spec.name}-{parent[:8]}-{template.run_key[:6]}",
+                        **common,
+                    )
         summary.finished, summary.failed = sink.summary_finished, sink.summary_failed
         summary.trial_seconds = sink.trial_seconds
         status = "FINISHED"

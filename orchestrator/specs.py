@@ -40,6 +40,9 @@ class ExperimentSpec:
     data_size: str = "smoke"
     retries: int = 2
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Optional sampled trials per (fold, grid point): ``{"workload", "algorithm": "random" |
+    #: "tpe", "num_samples", "seed"}`` -- e.g. the random-sampling baseline of a NAS experiment.
+    sampling: Mapping[str, Any] = field(default_factory=dict)
     report: str = "ablation"
     description: str = ""
     preset: str = "smoke"
@@ -119,6 +122,14 @@ def apply_overrides(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> Exper
                 raise SpecError(f"--set {key}: {name!r} is not a param; params: {sorted(params)}")
             grid[name] = _check_type(key, (), value)
             params.pop(name, None)
+        elif key.startswith("sampling."):
+            name = key.split(".", 1)[1]
+            if name not in spec.sampling:
+                raise SpecError(f"--set {key}: {spec.name} has no sampling field {name!r}")
+            changes["sampling"] = {
+                **changes.get("sampling", spec.sampling),
+                name: _check_type(key, spec.sampling[name], value),
+            }
         elif key.startswith("resources."):
             name = key.split(".", 1)[1]
             if name not in ("cpu", "gpu"):
