@@ -48,8 +48,12 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     }
     if address:
         kwargs["address"] = address
-    elif num_cpus:
-        kwargs["num_cpus"] = num_cpus
+    else:
+        # "local" always starts a fresh local Ray: never attach silently to another cluster
+        # that happens to run on this machine.
+        kwargs["address"] = "local"
+        if num_cpus:
+            kwargs["num_cpus"] = num_cpus
     ray.init(**kwargs)
 
 
@@ -87,7 +91,8 @@ def _trial(config: dict[str, Any]) -> None:
 
     def report(metrics: Mapping[str, float]) -> None:
         last.update(metrics)
-        tune.report({"kind": "epoch", "metrics": dict(metrics)})
+        objective = float(last.get("dev_eer", float("nan")))
+        tune.report({"kind": "epoch", "metrics": dict(metrics), "objective": objective})
 
     data = DataHandle(Path(ctx["data_root"]), job.protocol, job.fold, Path(ctx["cache_root"]))
     try:
@@ -95,7 +100,8 @@ def _trial(config: dict[str, Any]) -> None:
     except Exception as exc:  # noqa: BLE001 - an application error is final: no retry, no loss
         # Tune retries what raises (a lost node, a killed actor); a bad video or a diverging
         # loss would fail again, so it ends the trial as a reported failure instead.
-        tune.report({"kind": ERROR, "error": f"{type(exc).__name__}: {exc}"[:4000]})
+        error = f"{type(exc).__name__}: {exc}"[:4000]
+        tune.report({"kind": ERROR, "error": error, "objective": float("nan")})
         return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -229,6 +235,19 @@ def run_trials(
     return time.perf_counter() - start
 
 
+class _DefineByRun:
+    """Optuna's define-by-run space: one categorical per choice; the job rides along as constants
+    (a class, not a closure, because Tune pickles its searcher)."""
+
+    def __init__(self, choices: dict[str, list], constants: dict[str, Any]) -> None:
+        self.choices, self.constants = choices, constants
+
+    def __call__(self, trial) -> dict[str, Any]:
+        for key, options in self.choices.items():
+            trial.suggest_categorical(SAMPLE_PREFIX + key, list(options))
+        return self.constants
+
+
 def run_sampled(
     template: Job,
     choices: Mapping[str, list],
@@ -261,13 +280,8 @@ def run_sampled(
         "ctx": {**ctx, "threads": max(1, float(resources.get("cpu", 1)))},
     }
 
-    def define(trial: optuna.Trial) -> dict[str, Any]:
-        for key, options in choices.items():
-            trial.suggest_categorical(SAMPLE_PREFIX + key, list(options))
-        return constants
-
     searcher = OptunaSearch(
-        space=define, metric="objective", mode="min", sampler=samplers[algorithm](seed=seed)
+        space=_DefineByRun(dict(choices), constants), metric="objective", mode="min", sampler=samplers[algorithm](seed=seed)
     )
     tuner = _tuner(
         None,

@@ -226,8 +226,9 @@ _register(
         description="NAS vs random sampling (Optuna RandomSampler) in four spaces; RI on ACER.",
         presets={
             **_NAS_PRESETS,
-            "smoke": {**_NAS_PRESETS["smoke"], "layers": 5, "sampling.num_samples": 2},
-            "quick": {**_NAS_PRESETS["quick"], "layers": 5, "sampling.num_samples": 4},
+            # layers: each space keeps its own depth (the FAS space has exactly three cells)
+            "smoke": {**_NAS_PRESETS["smoke"], "layers": None, "sampling.num_samples": 2},
+            "quick": {**_NAS_PRESETS["quick"], "layers": None, "sampling.num_samples": 4},
         },
     )
 )

@@ -35,6 +35,6 @@ def local_ray(fas_home: Path):
     """A real local Ray with two CPUs, shared by the integration tests."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
