@@ -50,8 +50,9 @@ def test_ri_random_sampling_smoke(smoke_root: Path, local_ray, tmp_path: Path) -
     }
     assert len(genotypes) == len(rnd)  # distinct samples
     # search epochs then retrain epochs: steps never repeat
-    history = client.get_metric_history(nas[0].info.run_id, "search_train_loss")
-    assert [m.step for m in history] == [1, 2]
+    run_id = nas[0].info.run_id
+    assert [m.step for m in client.get_metric_history(run_id, "search_loss_query")] == [1, 2]
+    assert [m.step for m in client.get_metric_history(run_id, "train_loss")] == [3]
 
     again = runner.invoke(app, args)
     assert "12 already in MLflow, 0 to run" in again.output
