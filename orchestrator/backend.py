@@ -281,7 +281,10 @@ def run_sampled(
     }
 
     searcher = OptunaSearch(
-        space=_DefineByRun(dict(choices), constants), metric="objective", mode="min", sampler=samplers[algorithm](seed=seed)
+        space=_DefineByRun(dict(choices), constants),
+        metric="objective",
+        mode="min",
+        sampler=samplers[algorithm](seed=seed),
     )
     tuner = _tuner(
         None,

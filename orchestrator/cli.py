@@ -127,7 +127,7 @@ def report(
     """Paper-shaped tables and figures from MLflow (figures also logged to the latest parent run)."""
     from orchestrator.experiments import EXPERIMENTS
     from orchestrator.report import FORMATS, experiment_report, render, write_report
-    from orchestrator.tracking import Tracker, resolve_tracking_uri
+    from orchestrator.tracking import Tracker, genotype_figures, resolve_tracking_uri
 
     if fmt not in FORMATS:
         _fail(f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}")
@@ -146,6 +146,7 @@ def report(
             continue
         shown += 1
         paths = write_report(rep, fmt, out)
+        paths += genotype_figures(tracker, out / f"{name}_genotypes")
         if rep.figure and not parents.empty:
             last = parents.sort_values("start_time").iloc[-1]["run_id"]
             tracker.log_artifacts(last, {rep.figure_name: rep.figure})

@@ -180,6 +180,30 @@ class Tracker:
                 self.client.log_batch(run_id, metrics=m[chunk], params=p[chunk], tags=t[chunk])
 
 
+def genotype_figures(tracker: Tracker, out: Path) -> list[Path]:
+    """The genotype pictures of the finished searched trials, one PNG per trial, into ``out``."""
+    children = tracker.child_runs()
+    if children.empty or "tags.workload" not in children:
+        return []
+    done = children[
+        (children["status"] == "FINISHED") & (children["tags.workload"] == "nas_search")
+    ]
+    paths = []
+    for row in done.to_dict("records"):
+        run_id = row["run_id"]
+        label = str(row.get("tags.mlflow.runName") or run_id)
+        names = {a.path for a in tracker.client.list_artifacts(run_id)}
+        if "genotype.png" not in names:
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tracker.client.download_artifacts(run_id, "genotype.png", tmp))
+            dst = out / f"{label.replace('/', '_')}.png"
+            dst.write_bytes(src.read_bytes())
+        paths.append(dst)
+    return paths
+
+
 def list_experiments(tracking_uri: str) -> list[str]:
     """Names of the store's experiments (MLflow's own ``Default`` left out)."""
     exps = MlflowClient(tracking_uri).search_experiments()
