@@ -41,6 +41,19 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _trackers(uri: str, names: list[str]):
+    """(name, Tracker) for the named experiments (an unknown one is an error), else for every
+    experiment the store holds."""
+    from orchestrator.tracking import Tracker
+    from orchestrator.tracking import list_experiments as stored_experiments
+
+    for name in names or stored_experiments(uri):
+        tracker = Tracker(uri, name, create=False)
+        if tracker.experiment_id is None:
+            _fail(f"MLflow at {uri} has no experiment {name!r}")
+        yield name, tracker
+
+
 @app.command("list")
 def list_experiments() -> None:
     """The built-in experiments and their trial counts per preset."""
@@ -125,21 +138,14 @@ def report(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Paper-shaped tables and figures from MLflow (figures also logged to the latest parent run)."""
-    from orchestrator.experiments import EXPERIMENTS
     from orchestrator.report import FORMATS, experiment_report, render, write_report
-    from orchestrator.tracking import Tracker, genotype_figures, resolve_tracking_uri
+    from orchestrator.tracking import genotype_figures, resolve_tracking_uri
 
     if fmt not in FORMATS:
         _fail(f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}")
     uri = resolve_tracking_uri(tracking_uri)
-    names = experiment or EXPERIMENTS.names()
     shown = 0
-    for name in names:
-        tracker = Tracker(uri, name, create=False)
-        if tracker.experiment_id is None:
-            if experiment:
-                _fail(f"MLflow at {uri} has no experiment {name!r}")
-            continue
+    for name, tracker in _trackers(uri, experiment):
         parents = tracker.parent_runs()
         rep = experiment_report(name, parents, tracker.child_runs())
         if rep is None:
@@ -166,19 +172,12 @@ def status(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Per experiment: trials done, running, failed and missing (from MLflow)."""
-    from orchestrator.experiments import EXPERIMENTS
     from orchestrator.report import latest_spec
-    from orchestrator.tracking import Tracker, list_experiments, resolve_tracking_uri
+    from orchestrator.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    names = [experiment] if experiment else list_experiments(uri) or EXPERIMENTS.names()
     table = Table("experiment", "preset", "trials", "done", "running", "failed", "missing")
-    for name in names:
-        tracker = Tracker(uri, name, create=False)
-        if tracker.experiment_id is None:
-            if experiment:
-                _fail(f"MLflow at {uri} has no experiment {name!r}")
-            continue
+    for name, tracker in _trackers(uri, [experiment] if experiment else []):
         parents, children = tracker.parent_runs(), tracker.child_runs()
         spec = latest_spec(parents) or {}
         total = int(parents.sort_values("start_time").iloc[-1].get("params.n_trials", 0) or 0)

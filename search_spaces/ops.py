@@ -213,7 +213,8 @@ class FactorizedReduce(nn.Module):
 
 
 class ReLUConvBN(nn.Sequential):
-    """ReLU -> Conv -> BN, the DARTS ordering (pre-activation)."""
+    """ReLU -> Conv -> BN, the DARTS ordering (pre-activation); with ``theta`` the conv is a
+    central-difference conv (padding must then be ``kernel_size // 2``)."""
 
     def __init__(
         self,
@@ -223,39 +224,22 @@ class ReLUConvBN(nn.Sequential):
         stride: int,
         padding: int,
         affine: bool = True,
+        theta: float | None = None,
     ) -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine),
+        conv_kw = {"stride": stride, "padding": padding, "bias": False}
+        conv = (
+            nn.Conv2d(c_in, c_out, kernel_size, **conv_kw)
+            if theta is None
+            else CentralDifferenceConv2d(c_in, c_out, kernel_size, theta=theta, **conv_kw)
         )
+        super().__init__(nn.ReLU(inplace=False), conv, nn.BatchNorm2d(c_out, affine=affine))
 
 
-class ReLUCDCBN(nn.Sequential):
+def ReLUCDCBN(  # noqa: N802 - named like the module it builds
+    c_in: int, c_out: int, kernel_size: int, stride: int, theta: float, affine: bool = True
+) -> ReLUConvBN:
     """ReLU -> CDC(theta) -> BN: the central-difference counterpart of ``ReLUConvBN``."""
-
-    def __init__(
-        self,
-        c_in: int,
-        c_out: int,
-        kernel_size: int,
-        stride: int,
-        theta: float,
-        affine: bool = True,
-    ) -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            CentralDifferenceConv2d(
-                c_in,
-                c_out,
-                kernel_size,
-                stride=stride,
-                padding=kernel_size // 2,
-                bias=False,
-                theta=theta,
-            ),
-            nn.BatchNorm2d(c_out, affine=affine),
-        )
+    return ReLUConvBN(c_in, c_out, kernel_size, stride, kernel_size // 2, affine, theta=theta)
 
 
 class DilConv(nn.Sequential):
