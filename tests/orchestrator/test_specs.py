@@ -78,3 +78,31 @@ def test_registry_miss_lists_names() -> None:
         reg.get("b")
     with pytest.raises(ValueError, match="registered twice"):
         reg.add("a", 2)
+
+
+def test_sampled_jobs_get_their_own_stable_keys() -> None:
+    spec = resolve_experiment("ri_random_sampling", "smoke")
+    assert spec.sampling["algorithm"] == "random" and spec.sampling["num_samples"] == 2
+    template = expand_jobs(spec, ["p1"], "data")[0]
+    a = template.with_sample({"arch.normal_n0_op0": "sep_conv_3x3"})
+    b = template.with_sample({"arch.normal_n0_op0": "sep_conv_3x3"})
+    c = template.with_sample({"arch.normal_n0_op0": "max_pool_3x3"})
+    assert a.run_key == b.run_key != c.run_key != template.run_key
+    assert a.params["template_key"] == template.run_key
+    assert a.params["arch.normal_n0_op0"] == "sep_conv_3x3"
+    more = apply_overrides(spec, {"sampling.num_samples": "5"})
+    assert more.sampling["num_samples"] == 5
+    with pytest.raises(SpecError, match="no sampling field 'n'"):
+        apply_overrides(spec, {"sampling.n": "5"})
+
+
+def test_variants_are_named_bundles_of_params() -> None:
+    spec = resolve_experiment("nas_fas_space", "smoke")
+    jobs = {j.params["variant"]: j.params for j in expand_jobs(spec, ["p1"], "d")}
+    assert len(jobs) == 10
+    assert jobs["SD-CD-CDP-Att"]["representation"] == "static_dynamic"
+    assert jobs["SD-CD-CDP-Att"]["pooling"] == "cdp" and jobs["SD-CD-CDP-Att"]["attention"]
+    assert jobs["S-Van-Max"]["space"] == "fas_van" and not jobs["S-Van-Max"]["attention"]
+    base = resolve_experiment("nas_baseline_space", "smoke")
+    heads = {j.params["variant"]: j.params["head"] for j in expand_jobs(base, ["p1"], "d")}
+    assert heads["S-Van-CE"] == "ce" and heads["SD-CD-DP"] == "map" and len(heads) == 8
