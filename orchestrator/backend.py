@@ -124,14 +124,23 @@ def _trial(config: dict[str, Any]) -> None:
 
 
 class _Bridge(tune.Callback):
-    """Tune's driver-side events -> ``TrialEvents``; errors in the sink never kill the sweep."""
+    """Tune's driver-side events -> ``TrialEvents``; errors in the sink never kill the sweep.
+
+    A trial whose node dies is retried by Tune (``FailureConfig``) on another node, from its last
+    Tune checkpoint, or from scratch when it has none (the workloads checkpoint only their final
+    result). A from-scratch retry reports its first epochs again; those were already delivered,
+    so they are recomputed but not forwarded twice: each trial's reports are forwarded once per
+    ``training_iteration`` (which restarts at 1 without a checkpoint and continues after one).
+    An optional ``events.retried(job, error, attempt)`` hears of each retry.
+    """
 
     def __init__(self, events: TrialEvents) -> None:
         self.events = events
+        self._delivered: dict[str, int] = {}
 
     def __getstate__(self) -> dict:
         # Tune pickles its run config into the experiment state; the sink lives in this driver.
-        return {"events": None}
+        return {"events": None, "_delivered": {}}
 
     @staticmethod
     def _job(trial) -> Job:
@@ -142,7 +151,26 @@ class _Bridge(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if result.get("kind") == "epoch":
+            step = int(result.get("training_iteration") or 0)
+            if step and step <= self._delivered.get(trial.trial_id, 0):
+                return  # a retry replaying what its lost attempt already reported
+            self._delivered[trial.trial_id] = step
             self.events.epoch(self._job(trial), dict(result["metrics"]))
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        job = self._job(trial)
+        attempt = int(trial.run_metadata.num_failures) + 1
+        error = _last_failure(trial)
+        logging.getLogger(__name__).warning(
+            "trial %s lost (%s); Tune retries it (attempt %d of %d)",
+            job.label,
+            " ".join(ln.strip() for ln in error.splitlines() if ln[:1] not in ("\t", " "))[:400],
+            attempt,
+            int(trial.max_failures) + 1,
+        )
+        retried = getattr(self.events, "retried", None)
+        if retried is not None:
+            retried(job, error, attempt)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         job = self._job(trial)
@@ -158,6 +186,15 @@ class _Bridge(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.events.failed(self._job(trial), _error_text(trial))
+
+
+def _last_failure(trial) -> str:
+    """The failure Tune just recorded (its local error file: storage is synced later)."""
+    try:
+        text = Path(trial.error_file).read_text()
+    except (OSError, TypeError):
+        return _error_text(trial)
+    return text.rsplit("Failure # ", 1)[-1].split("\n", 1)[-1].strip()[:4000] or _error_text(trial)
 
 
 def _error_text(trial) -> str:

@@ -2,26 +2,76 @@
 
 Layout (DESIGN.md): one MLflow experiment per orchestrator experiment, one parent run per
 invocation, one nested child run per trial, tagged with its run key so a re-run finds what is done.
+
+A tracking server may be briefly unreachable (a restart, a network blip). MLflow's HTTP client
+already retries each request (connection errors, 408/429/5xx, every method; by default 7 retries
+with exponential backoff, about four minutes: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
+``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``, ``MLFLOW_HTTP_REQUEST_TIMEOUT``). On top of it the tracker
+(1) retries what is still transient for up to ``FAS_MLFLOW_RETRY_SECONDS`` (default 900) with a
+warning, and (2) buffers metric and tag writes in order on a writer thread, so trials keep running
+while the server is away. Anything that must be ordered after them (artifacts, ending a run,
+reads) first waits for the buffer to drain; a run is only ended ``FINISHED`` once every write
+before it was accepted. Re-sent metric batches carry their original timestamps, which the store
+deduplicates, so a retry never doubles a step.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+import requests
 from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_BATCH = 900
+#: A one-off tag that makes run creation idempotent when a create request is retried.
+CREATE_TOKEN_TAG = "orchestrator.create_token"
+RETRY_SECONDS_ENV = "FAS_MLFLOW_RETRY_SECONDS"
+DEFAULT_RETRY_SECONDS = 900.0
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
+_TRANSIENT_ERRORS += (requests.exceptions.RetryError, requests.exceptions.ChunkedEncodingError)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure worth retrying: the server unreachable or answering 408/429/5xx.
+
+    MLflow wraps connection errors in an ``MlflowException`` without ``from``, so the original
+    error is found on the exception's context chain.
+    """
+    seen: set[int] = set()
+    err: BaseException | None = exc
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, _TRANSIENT_ERRORS):
+            return True
+        if isinstance(err, requests.HTTPError) and err.response is not None:
+            return err.response.status_code in _TRANSIENT_STATUS
+        if isinstance(err, RestException) or (
+            # a non-JSON error page, e.g. a proxy's 502 while the server restarts
+            isinstance(err, MlflowException) and "failed with error code" in err.message
+        ):
+            return err.get_http_status_code() in _TRANSIENT_STATUS
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def default_tracking_uri(cwd: Path | None = None) -> str:
@@ -52,13 +102,106 @@ class Tracker:
         self.uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         self.experiment_name = experiment
-        found = self.client.get_experiment_by_name(experiment)
+        self._pending: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._writer_error: BaseException | None = None
+        self._lock = threading.Lock()
+        found = self._call("get_experiment_by_name", self.client.get_experiment_by_name, experiment)
         if found is None and create:
-            self.experiment_id = self.client.create_experiment(
-                experiment, artifact_location=self._artifact_location(experiment)
+            self.experiment_id = self._call(
+                "create_experiment",
+                self.client.create_experiment,
+                experiment,
+                artifact_location=self._artifact_location(experiment),
             )
         else:
             self.experiment_id = found.experiment_id if found else None
+
+    # -- resilience ------------------------------------------------------------------------
+    def _call(
+        self,
+        what: str,
+        fn: Callable[..., T],
+        *args: Any,
+        on_retry: Callable[[], T | None] | None = None,
+        **kwargs: Any,
+    ) -> T:
+        """``fn(*args, **kwargs)``, retried with backoff while the failure is transient.
+
+        ``on_retry`` runs before each retry; a non-None value is taken as the result (it finds
+        what an earlier attempt may have done before its answer was lost)."""
+        budget = float(os.environ.get(RETRY_SECONDS_ENV, DEFAULT_RETRY_SECONDS))
+        start: float | None = None
+        attempt = 0
+        while True:
+            try:
+                if start is not None and on_retry is not None:
+                    found = on_retry()
+                    if found is not None:
+                        return found
+                out = fn(*args, **kwargs)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                start = time.monotonic() if start is None else start
+                waited = time.monotonic() - start
+                if waited >= budget:
+                    log.error(
+                        f"MLflow at {self.uri} unreachable for {waited:.0f}s ({what}); giving up"
+                    )
+                    raise
+                reason = str(exc).splitlines()[0][:300]
+                log.warning(
+                    f"MLflow at {self.uri} unreachable ({what}, {waited:.0f}s so far; retrying for "
+                    f"up to {budget:.0f}s, {self._pending.qsize()} writes buffered): {reason}"
+                )
+                time.sleep(min(10.0, 0.5 * 2**attempt, budget - waited))
+                attempt += 1
+                continue
+            if start is not None:
+                waited = time.monotonic() - start
+                log.warning(f"MLflow at {self.uri} reachable again after {waited:.1f}s ({what})")
+            return out
+
+    def _enqueue(self, run_id: str, batch: dict[str, Any]) -> None:
+        """Buffer one write in order; a writer thread sends it (retrying while MLflow is away)."""
+        self._raise_writer_error()
+        with self._lock:
+            self._pending.put((run_id, batch))
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="mlflow-writer", daemon=True
+                )
+                self._writer.start()
+
+    def _write_loop(self) -> None:
+        while True:
+            try:
+                run_id, batch = self._pending.get(timeout=2.0)
+            except queue.Empty:
+                with self._lock:  # exit only if nothing was queued meanwhile
+                    if self._pending.empty():
+                        self._writer = None
+                        return
+                continue
+            try:
+                if self._writer_error is None:
+                    self._call("log_batch", self.client.log_batch, run_id, **batch)
+            except BaseException as exc:  # noqa: BLE001 - surfaced by the next flush()
+                self._writer_error = exc
+            finally:
+                self._pending.task_done()
+
+    def _raise_writer_error(self) -> None:
+        if self._writer_error is not None:
+            raise RuntimeError(
+                f"MLflow writes to {self.uri} failed; the buffered metrics were not stored"
+            ) from self._writer_error
+
+    def flush(self) -> None:
+        """Wait until every buffered write reached MLflow (raises if one could not)."""
+        self._pending.join()
+        self._raise_writer_error()
 
     def _artifact_location(self, experiment: str) -> str | None:
         db = _sqlite_path(self.uri)
@@ -71,10 +214,17 @@ class Tracker:
         """All runs of the experiment, one row each: params.*, metrics.*, tags.*, status."""
         if self.experiment_id is None:
             return pd.DataFrame()
+        self.flush()  # read what this tracker wrote
         rows = []
         token = None
         while True:
-            page = self.client.search_runs([self.experiment_id], max_results=1000, page_token=token)
+            page = self._call(
+                "search_runs",
+                self.client.search_runs,
+                [self.experiment_id],
+                max_results=1000,
+                page_token=token,
+            )
             for run in page:
                 row: dict[str, Any] = {
                     "run_id": run.info.run_id,
@@ -113,24 +263,46 @@ class Tracker:
         return dict(zip(done["tags.run_key"], done["run_id"], strict=True))
 
     def download(self, run_id: str, path: str, dst: Path) -> Path:
-        return Path(self.client.download_artifacts(run_id, path, str(dst)))
+        self.flush()
+        return Path(
+            self._call("download_artifacts", self.client.download_artifacts, run_id, path, str(dst))
+        )
 
     # -- writing ---------------------------------------------------------------------------
     def start_parent(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags))
-        self._log(run.info.run_id, params=params)
-        return run.info.run_id
+        run_id = self._create_run(name, dict(tags))
+        self._log(run_id, params=params, sync=True)
+        return run_id
 
     def start_child(
         self, parent_id: str, name: str, tags: Mapping[str, str], params: Mapping[str, Any]
     ) -> str:
         """A child run for a trial; stale unfinished runs of the same key are removed first."""
         self._drop_stale(tags["run_key"])
-        run = self.client.create_run(
-            self.experiment_id, run_name=name, tags={**tags, PARENT_TAG: parent_id}
+        run_id = self._create_run(name, {**tags, PARENT_TAG: parent_id})
+        self._log(run_id, params=params, sync=True)
+        return run_id
+
+    def _create_run(self, name: str, tags: dict[str, str]) -> str:
+        """Create a run; a retried create finds the run an unanswered attempt already made."""
+        self.flush()
+        token = uuid.uuid4().hex
+
+        def existing() -> str | None:
+            found = self.client.search_runs(
+                [self.experiment_id], filter_string=f"tags.`{CREATE_TOKEN_TAG}` = '{token}'"
+            )
+            return found[0].info.run_id if found else None
+
+        run: Any = self._call(
+            "create_run",
+            self.client.create_run,
+            self.experiment_id,
+            run_name=name,
+            tags={**tags, CREATE_TOKEN_TAG: token},
+            on_retry=existing,
         )
-        self._log(run.info.run_id, params=params)
-        return run.info.run_id
+        return run if isinstance(run, str) else run.info.run_id
 
     def _drop_stale(self, run_key: str) -> None:
         df = self.child_runs()
@@ -138,25 +310,28 @@ class Tracker:
             return
         stale = df[(df["tags.run_key"] == run_key) & (df["status"] != "FINISHED")]
         for run_id in stale["run_id"]:
-            self.client.delete_run(run_id)
+            self._call("delete_run", self.client.delete_run, run_id)
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
         self._log(run_id, metrics=metrics, step=step)
 
     def log_artifacts(self, run_id: str, files: Mapping[str, bytes] | Path) -> None:
+        self.flush()
         if isinstance(files, Path):
-            self.client.log_artifacts(run_id, str(files))
+            self._call("log_artifacts", self.client.log_artifacts, run_id, str(files))
             return
         with tempfile.TemporaryDirectory() as tmp:
             for name, blob in files.items():
                 (Path(tmp) / name).write_bytes(blob)
-            self.client.log_artifacts(run_id, tmp)
+            self._call("log_artifacts", self.client.log_artifacts, run_id, tmp)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         self._log(run_id, tags=tags)
 
     def end(self, run_id: str, status: str = "FINISHED") -> None:
-        self.client.set_terminated(run_id, status=status)
+        """End a run once everything logged before reached MLflow."""
+        self.flush()
+        self._call("set_terminated", self.client.set_terminated, run_id, status=status)
 
     def _log(
         self,
@@ -165,6 +340,7 @@ class Tracker:
         metrics: Mapping[str, float] | None = None,
         tags: Mapping[str, str] | None = None,
         step: int = 0,
+        sync: bool = False,
     ) -> None:
         ts = int(time.time() * 1000)
         p = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
@@ -177,7 +353,12 @@ class Tracker:
         for i in range(0, max(len(p), len(m), len(t), 1), MAX_BATCH):
             chunk = slice(i, i + MAX_BATCH)
             if p[chunk] or m[chunk] or t[chunk]:
-                self.client.log_batch(run_id, metrics=m[chunk], params=p[chunk], tags=t[chunk])
+                batch = {"metrics": m[chunk], "params": p[chunk], "tags": t[chunk]}
+                if sync:
+                    self.flush()
+                    self._call("log_batch", self.client.log_batch, run_id, **batch)
+                else:
+                    self._enqueue(run_id, batch)
 
 
 def genotype_figures(tracker: Tracker, out: Path) -> list[Path]:

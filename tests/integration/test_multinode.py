@@ -1,0 +1,398 @@
+"""A multi-node Ray cluster on one machine, MLflow behind a real ``mlflow server``.
+
+The cluster (``ray.cluster_utils.Cluster``) has a CPU-only head and two worker nodes with one fake
+GPU each: Ray only accounts for the GPUs, torch stays on the CPU. Smoke sweeps ask for one GPU
+per trial, so trials can only land on the workers. The tests then take a worker away mid-sweep
+and take the tracking server away mid-sweep; every trial must still end FINISHED in MLflow with
+its per-epoch history complete and no step twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner, Result
+
+from orchestrator.cli import app
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+EXPERIMENT = "ablation_cdc_theta"
+PARENT = "mlflow.parentRunId"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MlflowServer:
+    """``mlflow server`` in its own process group, restartable on the same port and database."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = _free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def launch(self) -> None:
+        cmd = [sys.executable, "-m", "mlflow", "server"]
+        cmd += ["--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}"]
+        cmd += ["--artifacts-destination", str(self.root / "artifacts")]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        # The server's background job runner (a dozen huey consumers) is not needed here.
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        with open(self.root / "server.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                pytest.fail(f"mlflow server exited:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        pytest.fail(f"mlflow server not healthy after {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def log_tail(self) -> str:
+        return (self.root / "server.log").read_text(errors="replace")[-3000:]
+
+
+@dataclass
+class Stack:
+    server: MlflowServer
+    cluster: object  # ray.cluster_utils.Cluster
+    head_id: str
+    removed: list[str] = field(default_factory=list)
+
+    def gpu_node_ids(self) -> set[str]:
+        return {n.node_id for n in self.cluster.worker_nodes}  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def stack(smoke_root: Path, tmp_path_factory) -> Iterator[Stack]:
+    """A real tracking server and a 3-node Ray cluster (head: 1 CPU; 2 workers: 1 CPU, 1 GPU).
+
+    The session's local Ray (``local_ray``), if earlier tests started it, is shut down for the
+    module and started again afterwards, so later tests find it as they left it."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow_server"))
+    server.launch()  # its first start (database creation) overlaps the cluster's
+    had_local_ray = ray.is_initialized()
+    ray.shutdown()
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False},
+    )
+    try:
+        for _ in range(2):
+            cluster.add_node(num_cpus=1, num_gpus=1)
+        cluster.wait_for_nodes()
+        ray.init(
+            address=cluster.address,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+        server.wait_ready()
+        yield Stack(server, cluster, cluster.head_node.node_id)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+        server.stop()
+        if had_local_ray:  # as tests/conftest.py's local_ray started it
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+
+
+def _run_args(stack: Stack, *sets: str, storage: Path | None = None) -> list[str]:
+    args = ["run", EXPERIMENT, "--preset", "smoke", "--tracking-uri", stack.server.uri]
+    args += ["--address", stack.cluster.address]  # type: ignore[attr-defined]
+    for s in ("resources.gpu=1", "resources.cpu=1", *sets):
+        args += ["--set", s]
+    if storage is not None:
+        args += ["--storage-path", str(storage)]
+    return args
+
+
+def _parent_ids(client: MlflowClient) -> set[str]:
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return set()
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    return {r.info.run_id for r in runs if PARENT not in r.data.tags}
+
+
+def _sweep(client: MlflowClient, before: set[str]):
+    """The parent run started since ``before`` and its children (None, [] if not there yet)."""
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return None, []
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if PARENT not in r.data.tags and r.info.run_id not in before]
+    if not parents:
+        return None, []
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get(PARENT) == parent.info.run_id]
+    return parent, children
+
+
+def _in_background(args: list[str]) -> tuple[threading.Thread, dict[str, Result]]:
+    """``orchestrate ARGS`` in a thread: the main thread must stay free to add Ray nodes
+    (a node installs signal handlers, which only the main thread may)."""
+    out: dict[str, Result] = {}
+
+    def target() -> None:
+        out["result"] = CliRunner().invoke(app, args)
+
+    thread = threading.Thread(target=target, name="orchestrate-run", daemon=True)
+    thread.start()
+    return thread, out
+
+
+def _wait_for(what: str, cond: Callable[[], bool], thread: threading.Thread, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        if not thread.is_alive():
+            pytest.fail(f"the sweep ended before {what}")
+        time.sleep(0.3)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _running_with_epochs(client: MlflowClient, before: set[str]) -> list:
+    _, children = _sweep(client, before)
+    return [
+        c
+        for c in children
+        if c.info.status == "RUNNING" and client.get_metric_history(c.info.run_id, "train_loss")
+    ]
+
+
+def _assert_complete(client: MlflowClient, children: list, n: int, epochs: int) -> None:
+    """n trials, one child run per run key, all FINISHED, every epoch logged exactly once."""
+    assert len(children) == n
+    assert len({c.data.tags["run_key"] for c in children}) == n
+    for child in children:
+        assert child.info.status == "FINISHED", child.data.tags.get("error")
+        for metric in ("train_loss", "dev_eer", "epoch"):
+            steps = [m.step for m in client.get_metric_history(child.info.run_id, metric)]
+            assert sorted(steps) == list(range(1, epochs + 1)), (metric, steps)
+        assert 0.0 <= child.data.metrics["test_acer"] <= 1.0
+
+
+def test_gpu_trials_land_on_gpu_nodes_and_artifacts_go_through_the_server(
+    stack: Stack, tmp_path: Path
+) -> None:
+    client = MlflowClient(stack.server.uri)
+    before = _parent_ids(client)
+    result = CliRunner().invoke(app, _run_args(stack, "grid.theta=[0.0,0.7]"))
+    assert result.exit_code == 0, result.output
+    assert "2 finished, 0 failed" in result.output
+
+    parent, children = _sweep(client, before)
+    assert parent is not None and parent.info.status == "FINISHED"
+    _assert_complete(client, children, n=2, epochs=1)
+    nodes = {c.data.tags["node_id"] for c in children}
+    assert stack.head_id not in nodes
+    assert nodes <= stack.gpu_node_ids(), (nodes, stack.gpu_node_ids())
+
+    # Artifacts are proxied: the client only talks HTTP, the server stores the files.
+    for child in children:
+        assert child.info.artifact_uri.startswith("mlflow-artifacts:")
+        path = client.download_artifacts(child.info.run_id, "scores.parquet", str(tmp_path))
+        scores = pd.read_parquet(path)
+        assert {"score", "label", "pai", "split"} <= set(scores.columns)
+        assert set(scores.split) == {"dev", "test"}
+        Path(path).unlink()
+    stored = list((stack.server.root / "artifacts").rglob("scores.parquet"))
+    assert len(stored) == 2
+
+
+def test_worker_node_dies_mid_trial_and_the_trial_is_retried_elsewhere(
+    stack: Stack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="orchestrator")
+    client = MlflowClient(stack.server.uri)
+    before = _parent_ids(client)
+    storage = tmp_path / "ray_results"
+    epochs = 4
+    thetas = "grid.theta=[0.1,0.2,0.3,0.4]"
+    thread, out = _in_background(_run_args(stack, thetas, f"epochs={epochs}", storage=storage))
+
+    # Each worker has one GPU and each trial takes one: two trials running with an epoch logged
+    # and none finished means both workers are mid-trial, whichever one goes.
+    def both_workers_mid_trial() -> bool:
+        _, children = _sweep(client, before)
+        running = _running_with_epochs(client, before)
+        return len(running) == 2 and not any(c.info.status == "FINISHED" for c in children)
+
+    _wait_for("two trials mid-run", both_workers_mid_trial, thread, timeout=180)
+    victim = sorted(stack.cluster.worker_nodes, key=lambda n: n.node_id)[0]  # type: ignore[attr-defined]
+    stack.cluster.remove_node(victim)  # type: ignore[attr-defined]
+    stack.removed.append(victim.node_id)
+    stack.cluster.add_node(num_cpus=1, num_gpus=1)  # type: ignore[attr-defined]
+    thread.join(timeout=300)
+    assert not thread.is_alive(), "the sweep did not finish after the node died"
+    result = out["result"]
+    assert result.exit_code == 0, result.output
+    assert f"{4} finished, 0 failed" in result.output
+
+    parent, children = _sweep(client, before)
+    assert parent is not None and parent.info.status == "FINISHED"
+    # The retry replays the lost attempt's epochs from scratch; each is logged once.
+    _assert_complete(client, children, n=4, epochs=epochs)
+    nodes = {c.data.tags["node_id"] for c in children}
+    assert victim.node_id not in nodes and stack.head_id not in nodes
+    assert nodes <= stack.gpu_node_ids()
+
+    # Tune recorded exactly one lost attempt, of one trial, and retried it.
+    errors = list(storage.rglob("error.txt"))
+    assert len(errors) == 1, errors
+    assert "Failure # 1" in errors[0].read_text()
+    retried_key = errors[0].parent.name
+    assert retried_key in {c.data.tags["run_key"] for c in children}
+    lost = [r.getMessage() for r in caplog.records if "Tune retries it" in r.getMessage()]
+    assert len(lost) == 1 and "node has died" in lost[0], lost
+    print(f"node {victim.node_id[:8]} removed; trial {retried_key} recomputed from scratch")
+
+
+def test_tracking_server_outage_loses_no_metric(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # MLflow's own per-request retries (7, ~4 min) would hide a short outage; without them the
+    # orchestrator's retry-and-buffer layer is what carries the sweep through.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("FAS_MLFLOW_RETRY_SECONDS", "180")
+    caplog.set_level(logging.WARNING, logger="orchestrator")
+    client = MlflowClient(stack.server.uri)
+    before = _parent_ids(client)
+    epochs = 4
+    thread, out = _in_background(
+        _run_args(stack, "grid.theta=[0.5,0.6,0.8,0.9]", f"epochs={epochs}")
+    )
+    try:
+        _wait_for(
+            "a trial's first epoch",
+            lambda: bool(_running_with_epochs(client, before)),
+            thread,
+            timeout=180,
+        )
+        down = time.time()
+        stack.server.stop()
+        time.sleep(4.0)
+        stack.server.launch()
+        stack.server.wait_ready()
+        up = time.time()
+    finally:
+        if stack.server.proc is None or stack.server.proc.poll() is not None:
+            stack.server.launch()
+            stack.server.wait_ready()
+    thread.join(timeout=300)
+    assert not thread.is_alive(), "the sweep did not finish after the server came back"
+    result = out["result"]
+    assert result.exit_code == 0, result.output
+    assert "4 finished, 0 failed" in result.output
+
+    parent, children = _sweep(client, before)
+    assert parent is not None and parent.info.status == "FINISHED"
+    _assert_complete(client, children, n=4, epochs=epochs)
+    # Epochs reported while the server was away were buffered, not lost.
+    stamps = [
+        m.timestamp / 1000
+        for c in children
+        for m in client.get_metric_history(c.info.run_id, "train_loss")
+    ]
+    assert any(down < t < up for t in stamps), (down, up, sorted(stamps))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("unreachable" in m for m in messages)
+    assert any("reachable again" in m for m in messages)
+
+
+def test_tracker_retries_transient_failures_without_duplicates(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two retry paths the outage test may or may not hit, forced: a create whose answer
+    is lost after the run was made, and buffered metric writes failing a few times."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    from orchestrator.tracking import CREATE_TOKEN_TAG, Tracker
+
+    monkeypatch.setenv("FAS_MLFLOW_RETRY_SECONDS", "30")
+    tracker = Tracker(stack.server.uri, "tracker_retries")
+    real_create, real_log = tracker.client.create_run, tracker.client.log_batch
+    calls = {"create": 0, "log": 0}
+
+    def create_then_lose_answer(*args, **kwargs):
+        calls["create"] += 1
+        run = real_create(*args, **kwargs)
+        if calls["create"] == 1:
+            try:
+                raise requests.ConnectionError("connection reset by peer")
+            except requests.ConnectionError as exc:
+                raise MlflowException(f"API request failed with exception {exc}") from None
+        return run
+
+    def log_failing_twice(*args, **kwargs):
+        calls["log"] += 1
+        if calls["log"] <= 2:
+            raise requests.ConnectionError("connection refused")
+        return real_log(*args, **kwargs)
+
+    monkeypatch.setattr(tracker.client, "create_run", create_then_lose_answer)
+    monkeypatch.setattr(tracker.client, "log_batch", log_failing_twice)
+    parent = tracker.start_parent("p", {}, {})
+    runs = tracker.client.search_runs([tracker.experiment_id])
+    assert [r.info.run_id for r in runs] == [parent] and calls["create"] == 1
+    assert runs[0].data.tags[CREATE_TOKEN_TAG]
+
+    for step in (1, 2, 3):
+        tracker.log_metrics(parent, {"loss": 1.0 / step}, step=step)
+    tracker.end(parent)
+    history = tracker.client.get_metric_history(parent, "loss")
+    assert [m.step for m in history] == [1, 2, 3]
+    assert tracker.client.get_run(parent).info.status == "FINISHED"
+
+    def invalid(*args, **kwargs):
+        raise MlflowException("invalid metric name")  # not transient: raised at once
+
+    monkeypatch.setattr(tracker.client, "set_terminated", invalid)
+    start = time.monotonic()
+    with pytest.raises(MlflowException, match="invalid metric name"):
+        tracker.end(parent)
+    assert time.monotonic() - start < 1.0
