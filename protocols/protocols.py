@@ -18,13 +18,18 @@ from protocols.datasets import OULU, OULU_SPECIES_CODES, load_manifest
 
 @dataclass(frozen=True, eq=False)
 class Fold:
-    """One train/dev/test assignment; ``threshold_policy`` is "dev_eer", "test_eer" or a number."""
+    """One train/dev/test assignment; ``threshold_policy`` is "dev_eer", "test_eer" or a number.
+
+    ``train_frame_limit`` restricts training to each video's first N frames (SiW P1); dev and
+    test always see whole videos.
+    """
 
     name: str
     train: pd.DataFrame
     dev: pd.DataFrame
     test: pd.DataFrame
     threshold_policy: str = "dev_eer"
+    train_frame_limit: int | None = None
 
 
 class FoldProtocol(Protocol):
@@ -167,5 +172,8 @@ _OULU_PROTOCOLS = [
 ]
 for _p in _OULU_PROTOCOLS:
     PROTOCOLS.add(_p.name, _p)
+
+# The other datasets' protocols register themselves on import (they build on ``Fold`` above).
+from protocols import cross  # noqa: E402, F401
 
 __all__ = ["Fold", "FoldProtocol", "OuluProtocol", "PROTOCOLS", "protocol_summary"]
