@@ -47,6 +47,8 @@ class PipelineConfig:
     rank_k: int = 7
     label: Literal["binary", "depth"] = "binary"
     crop_scale: float = 1.0
+    #: Sample only each video's first N frames (0: the whole video); SiW P1 trains on 60.
+    frame_limit: int = 0
 
     def __post_init__(self) -> None:
         if self.representation not in REPRESENTATIONS:
@@ -55,6 +57,8 @@ class PipelineConfig:
             )
         if self.label not in LABELS:
             raise ValueError(f"label {self.label!r} is not one of {', '.join(LABELS)}")
+        if int(self.frame_limit) < 0:
+            raise ValueError(f"frame_limit must be >= 0 (0: whole video), got {self.frame_limit}")
         for name in ("frames_per_video", "input_size", "map_size", "rank_k"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -68,6 +72,8 @@ class PipelineConfig:
 
     def key(self) -> str:
         payload = {**self.fields(), "crop_scale": float(self.crop_scale)}
+        if not self.frame_limit:
+            del payload["frame_limit"]  # the whole video: keys of existing caches stay valid
         payload["pipeline_version"] = PIPELINE_VERSION
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -183,6 +189,8 @@ def preprocess_video(row: Mapping[str, Any], cfg: PipelineConfig) -> tuple[np.nd
     """
     path = _text(row, "path")
     n = probe_frame_count(path)
+    if cfg.frame_limit:
+        n = min(n, int(cfg.frame_limit))
     k = cfg.clip_len
     if n < k:
         raise VideoDecodeError(path, f"fewer frames than requested: {n} frames, a clip needs {k}")

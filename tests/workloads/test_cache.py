@@ -1,7 +1,6 @@
 """The frame cache: reuse, invalidation, corruption, concurrency, labels and the Dataset."""
 
 from __future__ import annotations
-
 import threading
 import warnings
 import zipfile
@@ -282,3 +281,15 @@ def test_illumination_jitter_changes_light_not_content() -> None:
     ranks = image[0].flatten().argsort()
     for o in out:
         assert torch.all(o[0].flatten()[ranks].diff() >= -1e-6)  # monotone: order kept
+
+
+def test_frame_limit_samples_only_the_first_frames(manifest: pd.DataFrame) -> None:
+    """SiW P1 trains on each video's first frames: a limit moves every sample to them."""
+    row = manifest.iloc[1].to_dict()  # frames brighten by 3 levels per frame
+    static = PipelineConfig(frames_per_video=3, input_size=24, map_size=6, representation="static")
+    limited = PipelineConfig(**{**static.fields(), "frame_limit": 3})
+    whole, first = preprocess_video(row, static)[0], preprocess_video(row, limited)[0]
+    assert first.astype(float).mean() < whole.astype(float).mean() - 3
+    assert limited.key() != static.key()
+    with pytest.raises(ValueError, match="frame_limit"):
+        PipelineConfig(frame_limit=-1)
