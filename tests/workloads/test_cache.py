@@ -1,6 +1,7 @@
 """The frame cache: reuse, invalidation, corruption, concurrency, labels and the Dataset."""
 
 from __future__ import annotations
+
 import threading
 import warnings
 import zipfile
