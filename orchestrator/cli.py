@@ -95,6 +95,7 @@ def run(
 ) -> None:
     """Run an experiment: every missing trial on Ray, every result into MLflow."""
     from orchestrator.experiments import resolve_experiment
+    from orchestrator.protocol_experiments import resolve_network
     from orchestrator.runner import run_experiment
     from orchestrator.settings import resolve_cache_root, resolve_data_root
     from orchestrator.specs import SpecError, apply_overrides, parse_set_options
@@ -104,12 +105,14 @@ def run(
     try:
         spec = resolve_experiment(experiment, preset)
         spec = apply_overrides(spec, parse_set_options(set_))
+        uri = resolve_tracking_uri(tracking_uri)
+        spec = resolve_network(spec, uri)
         root = resolve_data_root(data_root, spec.data_size, console)
         summary = run_experiment(
             spec,
             data_root=root,
             cache_root=resolve_cache_root(cache_root),
-            tracking_uri=resolve_tracking_uri(tracking_uri),
+            tracking_uri=uri,
             console=console,
             address=address,
             storage_path=storage_path,

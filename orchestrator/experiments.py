@@ -309,3 +309,6 @@ def resolve_experiment(name_or_path: str, preset: str) -> ExperimentSpec:
                 str(exc.args[0]) + " (or give a path to a .yaml/.json spec file)"
             ) from None
     return with_preset(spec, preset)
+
+# Protocol fan-outs register themselves on import (they share the CDCN settings above).
+from orchestrator import protocol_experiments  # noqa: E402, F401

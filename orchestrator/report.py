@@ -210,6 +210,16 @@ def experiment_report(name: str, parents: pd.DataFrame, children: pd.DataFrame) 
             return None
         title = f"{name}: {spec['protocol']}, {spec.get('preset', '')} preset"
         return Report(name, title, table)
+    if spec.get("report") == "protocol":
+        from orchestrator.protocol_report import policy_note, protocol_table
+
+        table = protocol_table(spec["protocol"], children)
+        if table.empty:
+            return None
+        title = (
+            f"{name}: {spec['protocol']}, {spec.get('preset', '')} preset; {policy_note(children)}"
+        )
+        return Report(name, title, table)
     if spec.get("report") == "ablation" and spec.get("grid"):
         param = next(iter(spec["grid"]))
         table = summary_table(children, param)
