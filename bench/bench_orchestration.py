@@ -5,7 +5,10 @@ store and splits its wall time: Ray start-up, cache preparation, the Tune phase,
 the trials' own compute (summed, and divided by the parallel slots) against everything else
 (actor start-up, result plumbing, MLflow writes from the driver).
 
-    .venv/bin/python bench/bench_orchestration.py [--preset smoke] [--cpus 2]
+    .venv/bin/python bench/bench_orchestration.py [--experiment NAME] [--preset smoke] [--cpus 2]
+
+A protocol fan-out (e.g. ``--experiment protocol_oulu_npu``, 14 folds) measures how much of the
+machine's parallelism the runner actually gets: summed job compute against the Tune wall.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ def main() -> None:
         f"  {'compute share of Tune wall (ideal / wall)':<50s} {ideal / s.trials_wall_seconds:8.2f}"
     )
     print(f"  {'overhead per trial':<50s} {overhead / max(n, 1):8.2f} s")
+    parallel = s.trial_seconds / max(s.trials_wall_seconds, 1e-9)
+    print(f"  {'parallelism achieved (summed compute / Tune wall)':<50s} {parallel:8.2f}")
     print(f"  {'trials re-run on the second invocation':<50s} {len(again.finished):8d}")
 
 
