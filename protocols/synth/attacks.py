@@ -1,4 +1,4 @@
-"""Presentation attack instruments: two printers (print 1/2) and two displays (replay 1/2).
+"""Presentation attack instruments: two printers (print 1/2) and four displays (replay 1-4).
 
 A print is a still photo of the user, taken elsewhere under another light, half-toned by a
 printer onto paper; a replay is a recorded live video of the user shown on a screen. The cues are
@@ -87,6 +87,10 @@ DISPLAYS: dict[int, Display] = {
     1: Display(1.5, 2.0, 1.0, 0.025, 0.9, 0.7, 0.035, 7.0, 0.03, 2.5, 3.0, 0.04, 0.3, 0.02, 0.06),
     # A high-density laptop screen: fine pitch, higher gamma and brightness, glossy glass.
     2: Display(0.75, 2.4, 1.4, 0.01, 1.05, 0.8, 0.012, 11.0, 0.01, 4.0, 5.0, 0.1, 0.05, 0.04, 0.04),
+    # Beyond OULU's displays (clip API): a phone OLED (very fine pitch, deep black, saturated,
+    # strong low-brightness PWM flicker, glossy) and a tablet IPS (medium pitch, high gamma).
+    3: Display(0.62, 2.2, 1.2, 0.002, 1.15, 0.6, 0.06, 4.0, 0.05, 6.0, 8.0, 0.12, 0.04, 0.05, 0.05),
+    4: Display(1.15, 2.6, 1.1, 0.02, 1.0, 0.75, 0.02, 9.0, 0.02, 1.5, 2.0, 0.07, 0.12, 0.03, 0.05),
 }
 #: The screen is 16:10; the square recorded video is pillar-boxed in it.
 SCREEN_ASPECT = 1.6

@@ -52,6 +52,13 @@ PHONES: dict[int, Phone] = {
     4: Phone(0.008, 0.0015, 0.80, (0.98, 1.02, 1.00), 0.90, 2.2, 0.00, 75, 0.70, 0.8, True),
     5: Phone(0.005, 0.0010, 0.55, (1.00, 0.98, 1.05), 1.00, 2.4, 0.20, 88, 0.90, 0.6, False),
     6: Phone(0.007, 0.0013, 0.85, (1.05, 1.00, 1.00), 1.02, 2.0, 0.40, 70, 0.85, 0.7, True),
+    # Beyond OULU's phones (used by the clip API for the other datasets' devices):
+    # a low-resolution USB webcam (noisy, soft, heavily compressed, line-skipped readout),
+    7: Phone(0.012, 0.0025, 0.95, (1.04, 1.00, 0.94), 0.85, 2.0, 0.15, 60, 0.50, 0.5, True),
+    # a high-quality camera (large sensor: little noise, sharp, light compression),
+    8: Phone(0.002, 0.0003, 0.35, (1.00, 1.00, 1.00), 1.05, 2.2, 0.25, 95, 1.00, 0.9, False),
+    # a laptop webcam (bluish cast, moderate noise and compression).
+    9: Phone(0.007, 0.0014, 0.75, (0.95, 1.00, 1.08), 0.92, 2.2, 0.30, 78, 0.75, 0.6, False),
 }
 
 
@@ -64,13 +71,19 @@ class Session:
     intensity: float
     ambient: float
     ambient_cct: float
-    room: str  # "office_window_behind" | "meeting_room" | "office_window_front"
+    room: str  # "office_window_behind" | "meeting_room" | "office_window_front" | "plain_wall"
 
 
 SESSIONS: dict[int, Session] = {
     1: Session((0.25, -0.75, 0.6), 4300.0, 0.85, 0.30, 5500.0, "office_window_behind"),
     2: Session((-0.65, -0.45, 0.6), 3000.0, 0.55, 0.12, 3200.0, "meeting_room"),
     3: Session((0.35, -0.4, 0.85), 6300.0, 1.10, 0.35, 7000.0, "office_window_front"),
+    # Beyond OULU's sessions (used by the clip API for the other datasets' recordings):
+    4: Session((0.0, -0.3, 0.95), 4000.0, 0.80, 0.40, 4000.0, "plain_wall"),  # lab, frontal
+    5: Session((0.8, -0.2, 0.55), 3400.0, 0.95, 0.08, 3000.0, "meeting_room"),  # hard side lamp
+    6: Session((-0.2, -0.9, 0.4), 5600.0, 1.30, 0.45, 6500.0, "office_window_behind"),  # daylight
+    7: Session((-0.45, -0.55, 0.7), 2700.0, 0.45, 0.15, 2700.0, "office_window_front"),  # dim, warm
+    8: Session((0.1, -0.6, 0.8), 6500.0, 0.70, 0.50, 4500.0, "plain_wall"),  # cool, diffuse
 }
 
 
@@ -116,6 +129,9 @@ def session_background(seed: int, session: int, size: int) -> np.ndarray:
         xd = r.choice([0.02, 0.75])
         _rect(alb, xd, 0.05, xd + 0.22, 1.1, np.array([0.3, 0.18, 0.1]), n)  # door
         _rect(alb, -0.1, 0.82, 1.1, 1.1, np.array([0.22, 0.15, 0.1]), n)  # table
+    elif s.room == "plain_wall":  # a controlled recording: a uniform wall, a faint shadow
+        y = r.uniform(0.55, 0.8)
+        _rect(alb, -0.1, y, 1.1, 1.1, wall * r.uniform(0.6, 0.85), n)
     else:
         for row in range(3):  # a shelf of books
             y = 0.1 + 0.22 * row

@@ -272,9 +272,13 @@ def _pow2k(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def render_subject(
-    model: FaceModel, pose: Pose, light: Light, background: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    model: FaceModel, pose: Pose, light: Light, background: np.ndarray,
+    shininess: int = SKIN_SHININESS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Shade the head-and-shoulders over ``background`` (linear RGB, HxWx3).
+
+    ``shininess`` (a power of two) narrows the sheen lobe for harder surfaces (plastic masks);
+    the sheen's strength per texel is ``SKIN_SPECULAR`` times the model's coverage channel.
 
     Orthographic view of the rotated height field: rotation moves near points (nose) more than far
     ones and turns the normals, so shading and parallax change non-rigidly, unlike a flat print.
@@ -313,8 +317,8 @@ def render_subject(
     lam = np.clip(nx3 * lx + ny3 * ly + nz2 * lz, 0, None)
     hn = math.sqrt(lx * lx + ly * ly + (lz + 1) ** 2)  # half vector between light and view
     ndh = np.clip((nx3 * lx + ny3 * ly + nz2 * (lz + 1)) / hn, 0, None)
-    skin = _pow2k(ndh, SKIN_SHININESS.bit_length() - 1)
-    cornea = _pow2k(skin, (EYE_SHININESS // SKIN_SHININESS).bit_length() - 1)
+    skin = _pow2k(ndh, shininess.bit_length() - 1)
+    cornea = _pow2k(skin, (EYE_SHININESS // shininess).bit_length() - 1)
     spec = eye * (EYE_SPECULAR * cornea) + (1 - eye) * (SKIN_SPECULAR * head * skin)
     lrgb = np.asarray(light.rgb, np.float32)
     rad = albedo * (np.asarray(light.ambient, np.float32) + lrgb * lam[..., None])

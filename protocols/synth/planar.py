@@ -112,6 +112,25 @@ def _bent_normals(xn: np.ndarray, bend: float) -> np.ndarray:
     return n / np.linalg.norm(n, axis=-1, keepdims=True)
 
 
+def wrap_sheet(tex: np.ndarray, pts: np.ndarray, bend: float) -> tuple[np.ndarray, np.ndarray]:
+    """A sheet bent about its vertical axis, seen face-on: the arc whose edges tilt by slope
+    ``bend`` (as in ``lambert``) foreshortens towards the sides. Returns the texture as the plane
+    sees it (transparent outside the arc) and texel points (N, 2) moved with it."""
+    h, w = tex.shape[:2]
+    cw = (w - 1) / 2.0
+    theta = max(math.atan(abs(bend)), 1e-6)
+    radius = cw / theta
+    xs = (np.arange(w, dtype=np.float64) - cw) / radius
+    src_x = np.where(np.abs(xs) <= math.sin(theta), cw + radius * np.arcsin(np.clip(xs, -1, 1)), -9)
+    mx = np.broadcast_to(src_x.astype(np.float32)[None], (h, w))
+    my = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w))
+    out = cv2.remap(tex, np.ascontiguousarray(mx), np.ascontiguousarray(my), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+    moved = np.array(pts, np.float64)
+    moved[:, 0] = cw + radius * np.sin((moved[:, 0] - cw) / radius)
+    return out, moved
+
+
 def lambert(tr: Track, light_dir, n_cols: int, bend: float) -> np.ndarray:
     """(T, n_cols) Lambert factor across the plane's columns: flat, or bent about the vertical."""
     normals = _bent_normals((np.arange(n_cols) + 0.5) / n_cols * 2 - 1, bend)

@@ -24,10 +24,20 @@ from .attacks import (
     screen_emission,
     screen_geometry,
 )
-from .camera import PHONES, background_crop, capture, session_light
+from .camera import PHONES, Phone, background_crop, capture, session_light
 from .common import SUPERSAMPLE, rng_for
 from .faces import Light, build_face, micro_motion, render_subject
-from .planar import COARSE, hand_motion, lambert, project, specular, track, warp_coarse, warp_rgba
+from .planar import (
+    COARSE,
+    hand_motion,
+    lambert,
+    project,
+    specular,
+    track,
+    warp_coarse,
+    warp_rgba,
+    wrap_sheet,
+)
 from .sizes import SynthSize, resolve_size
 
 #: OULU-NPU file codes: 1 real, 2/3 print 1/2, 4/5 replay 1/2.
@@ -83,12 +93,17 @@ def _live(
 def _print(
     seed: int, spec: VideoSpec, size: SynthSize, r: np.random.Generator, light: Light,
     bg: np.ndarray, target: Point, scale: float, printer: int,
+    bend_range: tuple[float, float] = (0, PAPER_BEND_MAX), wrap: bool = False,
 ) -> Parts:  # fmt: skip
+    """A hand-held print; ``wrap`` also foreshortens the content of the bent sheet (a strongly
+    warped photo), otherwise the bend only shades it."""
     pr = PRINTERS[printer]
     s, n = bg.shape[0], size.n_frames
     sheet, eyes_tex = print_sheet(seed, spec.user, printer, size.frame_size)
     motion = hand_motion(r, n, size.fps, SUPERSAMPLE)
-    bend = r.uniform(0, PAPER_BEND_MAX)
+    bend = r.uniform(*bend_range)
+    if wrap:
+        sheet, eyes_tex = wrap_sheet(sheet, eyes_tex, bend)
     ppt = SUPERSAMPLE / PRINT_TEXELS_PER_PX * scale
     tr = track(sheet.shape[:2], np.repeat(eyes_tex.mean(0)[None], n, 0), target, ppt, s, motion)
     amb, lrgb = np.asarray(light.ambient, np.float32), np.asarray(light.rgb, np.float32)
@@ -185,10 +200,15 @@ def render_scene(spec: VideoSpec, size: str | SynthSize, seed: int = 0) -> Scene
 def render_video(spec: VideoSpec, size: str | SynthSize, seed: int = 0) -> RenderedVideo:
     """Render one video deterministically (the generator's frame function): scene -> phone."""
     size = resolve_size(size)
-    f = size.frame_size
     scene = render_scene(spec, size, seed)
     rc = rng_for(seed, spec.phone, spec.session, spec.user, spec.file, "sensor")
-    frames = capture(scene.radiance, PHONES[spec.phone], rc, f)
+    return film(scene, PHONES[spec.phone], rc, size.frame_size)
+
+
+def film(scene: Scene, phone: Phone, rng: np.random.Generator, frame_size: int) -> RenderedVideo:
+    """Capture a scene with a phone: frames, depth label at frame size, eyes in frame px."""
+    f = frame_size
+    frames = capture(scene.radiance, phone, rng, f)
     n = len(frames)
     if scene.depth is None:
         depth = np.zeros((n, f, f), np.uint8)
