@@ -91,7 +91,13 @@ def run(
     cache_root: Annotated[
         Optional[Path], typer.Option(help="Frame cache (default: $FAS_CACHE_ROOT)")  # noqa: UP045
     ] = None,
-    fresh: Annotated[bool, typer.Option(help="Ignore finished runs and start over")] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            help="Start over: ignore finished runs in MLflow and the trial checkpoints a killed "
+            "run left (by default the same command resumes them)"
+        ),
+    ] = False,
 ) -> None:
     """Run an experiment: every missing trial on Ray, every result into MLflow."""
     from orchestrator.experiments import resolve_experiment
@@ -279,14 +285,26 @@ def data_synth(
     out: Annotated[Path, typer.Option(help="Output folder (the data root)")],
     size: Annotated[str, typer.Option(help="smoke | quick | paper")] = "smoke",
     seed: Annotated[int, typer.Option(help="Generator seed")] = 0,
+    datasets: Annotated[
+        str,
+        typer.Option(
+            help="Comma list of dataset folders to write, e.g. oulu_npu,siw (default: all)"
+        ),
+    ] = "",
 ) -> None:
     """Write the synthetic benchmark in the real datasets' layouts."""
     from rich.progress import Progress
 
     from protocols.synth import SYNTH_SIZES, generate
+    from protocols.synth.oulu import select_datasets
 
     if size not in SYNTH_SIZES:
         _fail(f"unknown size {size!r}; valid: {', '.join(SYNTH_SIZES)}")
+    chosen = [d.strip() for d in datasets.split(",") if d.strip()] or None
+    try:
+        select_datasets(SYNTH_SIZES[size], chosen)
+    except ValueError as e:
+        _fail(str(e))
     with Progress(console=console) as progress:
         task = progress.add_task(f"synthesizing ({size})", total=None)
         generate(
@@ -294,6 +312,7 @@ def data_synth(
             size=size,
             seed=seed,
             progress=lambda d, t: progress.update(task, completed=d, total=t),
+            datasets=chosen,
         )
     console.print(f"written: {out}")
 

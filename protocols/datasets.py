@@ -242,3 +242,7 @@ def read_oulu_eyes(path: Path) -> dict[int, Box]:
         if (lx, ly) != (rx, ry):
             boxes[frame] = eyes_to_box(lx, ly, rx, ry)
     return boxes
+
+
+# The other eight datasets register themselves here (imported last: they use the names above).
+import protocols.adapters  # noqa: E402, F401

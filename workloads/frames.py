@@ -2,7 +2,8 @@
 
 Decoding reads every video sequentially to its end with ``cv2.VideoCapture``: container frame counts
 are only a hint, and the only way to notice a truncated or corrupt file is to decode it and compare
-what came out with what the container declares. Every failure raises :class:`VideoDecodeError`
+what came out with what the container declares (3DMAD's HDF5 files, ``.hdf5``/``.h5``, are read
+with h5py from their ``Color_Data`` dataset instead). Every failure raises :class:`VideoDecodeError`
 naming the file, so one bad video in a dataset of thousands is found by name, not by a stack trace.
 """
 
@@ -51,8 +52,66 @@ def _open(path: str | os.PathLike[str]) -> cv2.VideoCapture:
     return cap
 
 
+#: Files read as HDF5 (3DMAD layout: a ``Color_Data`` dataset of (T, 3, H, W) RGB frames).
+HDF5_SUFFIXES = (".hdf5", ".h5")
+
+
+def _is_hdf5(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in HDF5_SUFFIXES
+
+
+def _read_hdf5(path: str | os.PathLike[str], wanted: list[int] | None, count_only: bool = False):
+    """Frames ``wanted`` (all when None) of an HDF5 ``Color_Data`` as (T, H, W, 3) uint8 RGB, or
+    the frame count when ``count_only``. Channels-first (T, C, H, W), C = 3 (RGB) or 1 (gray)."""
+    import h5py  # lazy: only HDF5 datasets need it
+
+    p = Path(path)
+    if not p.exists():
+        raise VideoDecodeError(p, "missing file (no such HDF5 file)")
+    if not p.is_file():
+        raise VideoDecodeError(p, "not a regular file")
+    if p.stat().st_size == 0:
+        raise VideoDecodeError(p, "empty file (0 bytes)")
+    try:
+        with h5py.File(p, "r") as fh:
+            if "Color_Data" not in fh:
+                held = ", ".join(sorted(fh.keys())) or "nothing"
+                raise VideoDecodeError(
+                    p, f"no Color_Data dataset in the HDF5 file (it holds {held})"
+                )
+            ds = fh["Color_Data"]
+            if ds.ndim != 4 or ds.shape[1] not in (1, 3) or ds.dtype != np.uint8:
+                raise VideoDecodeError(
+                    p, f"Color_Data must be uint8 (T, 3|1, H, W), got {ds.dtype} {ds.shape}"
+                )
+            n = int(ds.shape[0])
+            if n == 0:
+                raise VideoDecodeError(p, "zero frames in Color_Data")
+            if count_only:
+                return n
+            if wanted is None:
+                data = ds[()]
+            else:
+                missing = [i for i in wanted if i >= n]
+                if missing:
+                    raise VideoDecodeError(
+                        p, f"fewer frames than requested: has {n}, asked for index {max(missing)}"
+                    )
+                order = sorted(set(wanted))
+                got = dict(zip(order, ds[order] if order else [], strict=True))
+                data = np.stack([got[i] for i in wanted]) if wanted else None
+    except OSError as e:  # h5py's error for unreadable, truncated or corrupt files
+        raise VideoDecodeError(p, f"corrupt or truncated HDF5 file ({e})") from e
+    if data is None:
+        return np.zeros((0, 0, 0, 3), np.uint8)
+    frames = np.ascontiguousarray(np.asarray(data).transpose(0, 2, 3, 1))
+    return np.repeat(frames, 3, axis=3) if frames.shape[3] == 1 else frames
+
+
 def declared_frame_count(path: str | os.PathLike[str]) -> int:
     """The frame count the container declares (0 when it does not say); a hint, never trusted."""
+    if _is_hdf5(path):
+        return _read_hdf5(path, None, count_only=True)
     cap = _open(path)
     try:
         n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
@@ -73,6 +132,8 @@ def probe_frame_count(path: str | os.PathLike[str]) -> int:
 
 
 def _count_by_decoding(path: str | os.PathLike[str]) -> int:
+    if _is_hdf5(path):
+        return _read_hdf5(path, None, count_only=True)
     cap = _open(path)
     n = 0
     try:
@@ -95,6 +156,8 @@ def read_frames(path: str | os.PathLike[str], indices: Iterable[int] | None = No
     wanted: list[int] | None = None if indices is None else [int(i) for i in indices]
     if wanted is not None and any(i < 0 for i in wanted):
         raise ValueError(f"negative frame index in {wanted}")
+    if _is_hdf5(path):
+        return _read_hdf5(path, wanted)
     needed = None if wanted is None else set(wanted)
     cap = _open(path)
     declared = cap.get(cv2.CAP_PROP_FRAME_COUNT)

@@ -5,7 +5,45 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Bump whenever the generated pixels, names or sidecars change: it is part of the cached root name.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
+
+
+@dataclass(frozen=True)
+class LayoutCounts:
+    """How much of one non-OULU dataset to write (see ``protocols/synth/layouts*.py``).
+
+    ``subjects`` per split (in all, for datasets without splits; None = the published count,
+    capped by what the dataset has); ``full_grid`` writes every sensor, session, medium, quality
+    and take of each subject, otherwise one cell per subject, cycled, so that every species,
+    split and fold a protocol needs is still present.
+    """
+
+    subjects: int | None
+    full_grid: bool = False
+
+    def __post_init__(self) -> None:
+        if self.subjects is not None and self.subjects < 1:
+            raise ValueError(f"LayoutCounts.subjects must be >= 1 or None, got {self.subjects}")
+
+
+#: The data-root folders of the eight non-OULU layouts, in generation order.
+LAYOUT_DATASETS = (
+    "siw",
+    "siw_m",
+    "casia_mfsd",
+    "replay_attack",
+    "msu_mfsd",
+    "3dmad",
+    "hkbu_mars",
+    "casia_surf_3dmask",
+)
+
+
+def _counts(
+    subjects: dict[str, int | None], full_grid: bool
+) -> tuple[tuple[str, LayoutCounts], ...]:
+    return tuple((name, LayoutCounts(subjects[name], full_grid)) for name in LAYOUT_DATASETS)
+
 
 #: OULU-NPU user ranges per split (first user, maximum count): train 1-20, dev 21-35, test 36-55.
 OULU_USERS = {"train": (1, 20), "dev": (21, 15), "test": (36, 20)}
@@ -25,8 +63,13 @@ class SynthSize:
     n_frames: int = 12
     frame_size: int = 64
     fps: float = 30.0
+    #: Per-dataset counts of the other eight layouts (dataset folder -> counts); () = none.
+    layouts: tuple[tuple[str, LayoutCounts], ...] = ()
 
     def __post_init__(self) -> None:
+        unknown = [name for name, _ in self.layouts if name not in LAYOUT_DATASETS]
+        if unknown:
+            raise ValueError(f"layouts: unknown dataset(s) {unknown}; valid: {LAYOUT_DATASETS}")
         counts = {"train": self.n_train_users, "dev": self.n_dev_users, "test": self.n_test_users}
         for split, n in counts.items():
             if not 0 <= n <= OULU_USERS[split][1]:
@@ -44,19 +87,44 @@ class SynthSize:
         n = {"train": self.n_train_users, "dev": self.n_dev_users, "test": self.n_test_users}[split]
         return tuple(range(first, first + n))
 
+    def layout(self, dataset: str) -> LayoutCounts:
+        """The counts of one non-OULU dataset (KeyError naming the ones this size has)."""
+        for name, counts in self.layouts:
+            if name == dataset:
+                return counts
+        have = ", ".join(name for name, _ in self.layouts) or "none"
+        raise KeyError(f"synthetic size has no counts for dataset {dataset!r}; it has: {have}")
+
     @property
     def n_videos(self) -> int:
         n_users = self.n_train_users + self.n_dev_users + self.n_test_users
         return n_users * len(self.phones) * len(self.sessions) * 5
 
 
+_SMOKE = {
+    "siw": 2, "siw_m": 2, "casia_mfsd": 2, "replay_attack": 2, "msu_mfsd": 2,
+    "3dmad": 3, "hkbu_mars": 2, "casia_surf_3dmask": 2,
+}  # fmt: skip
+_QUICK = {
+    "siw": 4, "siw_m": 3, "casia_mfsd": 4, "replay_attack": 3, "msu_mfsd": 4,
+    "3dmad": 5, "hkbu_mars": 4, "casia_surf_3dmask": 4,
+}  # fmt: skip
+_PAPER = dict.fromkeys(LAYOUT_DATASETS, None)
+
 SYNTH_SIZES: dict[str, SynthSize] = {
-    # CI: all 6 phones (P3/P4 need six folds) and 3 sessions (P1 tests on session 3), so few users.
-    "smoke": SynthSize(2, 2, 2, n_frames=12, frame_size=64, fps=30.0),
+    # CI: all 6 phones (P3/P4 need six folds) and 3 sessions (P1 tests on session 3), so few users;
+    # the other datasets: a few subjects, one cell of each grid per subject, every species.
+    "smoke": SynthSize(
+        2, 2, 2, n_frames=12, frame_size=64, fps=30.0, layouts=_counts(_SMOKE, False)
+    ),
     # Laptop demo: enough videos for a CNN at 32-64 px input to show an effect.
-    "quick": SynthSize(6, 4, 4, n_frames=16, frame_size=96, fps=30.0),
-    # The full OULU-NPU user counts.
-    "paper": SynthSize(20, 15, 20, n_frames=32, frame_size=224, fps=30.0),
+    "quick": SynthSize(
+        6, 4, 4, n_frames=16, frame_size=96, fps=30.0, layouts=_counts(_QUICK, False)
+    ),
+    # The full published subject counts and grids.
+    "paper": SynthSize(
+        20, 15, 20, n_frames=32, frame_size=224, fps=30.0, layouts=_counts(_PAPER, True)
+    ),
 }
 
 

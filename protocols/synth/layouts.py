@@ -1,0 +1,208 @@
+"""Writers of the eight non-OULU synthetic datasets, each in its own published layout and naming.
+
+A layout is a *plan*: a pure function of the size that lists every video to write (its path in
+the dataset's layout, the :class:`~protocols.synth.clips.ClipSpec` it renders and its annotation
+file) plus any small text files the layout needs (e.g. MSU-MFSD's split lists). Plans are
+registered by dataset folder in ``LAYOUTS``; ``write_job`` renders one video with ``render_clip``
+and writes it (OpenCV: MJPG in .avi and .mov, mp4v in .mp4; HDF5 for 3DMAD), its annotation in the
+dataset's own format and a synthetic depth sidecar ``<dataset>/_synthetic_depth/<path>.npz``
+(uint8 (T, H, W), zeros for attacks), which no real dataset has. Where the real layout ships no
+face annotation (CASIA-MFSD, MSU-MFSD, HKBU-MARs, CASIA-SURF 3DMask) a synthetic eye sidecar
+``<dataset>/_synthetic_faces/<path>.txt`` (OULU format) stands in: on real data the pipeline
+falls back to OpenCV's Haar cascade, which misses most of the small procedural faces. The adapters in
+``protocols/adapters/`` read what these write; each adapter's docstring says which parts of the
+real layout are confirmed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from orchestrator.registry import Registry
+from protocols.adapters.common import SYNTHETIC_FACES_DIR
+from protocols.datasets import SYNTHETIC_DEPTH_DIR, eyes_to_box
+
+from .clips import ClipSpec, render_clip
+from .sizes import LAYOUT_DATASETS, LayoutCounts, SynthSize
+
+#: Annotation formats: SiW ``.face`` (per frame ``x1 y1 x2 y2``), Replay-Attack ``.face``
+#: (per frame ``frame x y w h``); 3DMAD keeps its eyes inside the HDF5 file.
+ANNOTATION_FORMATS = ("", "siw_face", "replay_face")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One video of a layout: ``rel`` (and ``annotation_rel``) are relative to the dataset folder."""
+
+    folder: str
+    rel: str
+    clip: ClipSpec
+    annotation: str = ""
+    annotation_rel: str = ""
+
+    def __post_init__(self) -> None:
+        if self.annotation not in ANNOTATION_FORMATS:
+            raise ValueError(f"unknown annotation format {self.annotation!r}")
+        if bool(self.annotation) != bool(self.annotation_rel):
+            raise ValueError(f"{self.rel}: annotation format and path go together")
+
+
+@dataclass
+class Plan:
+    """Everything one layout writes: videos and small text files (relative path -> text)."""
+
+    jobs: list[Job] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+
+
+PlanFn = Callable[[LayoutCounts], Plan]
+LAYOUTS: Registry[PlanFn] = Registry(
+    "synthetic layout",
+    "Plans ``(counts: LayoutCounts) -> Plan`` by dataset folder: every video path in the "
+    "dataset's own layout with its ClipSpec and annotation; a pure function of the counts.",
+)
+
+
+def capped(counts: LayoutCounts, available: int) -> int:
+    """Subjects to write: the requested count (None = all) capped by what the dataset has."""
+    return available if counts.subjects is None else min(counts.subjects, available)
+
+
+def pick(options: list, index: int, full: bool) -> list:
+    """All options on a full grid, else the ``index``-th one (cycled): one cell per subject."""
+    return list(options) if full else [options[index % len(options)]]
+
+
+def plan(size: SynthSize, dataset: str) -> Plan:
+    """The plan of one non-OULU dataset at ``size``."""
+    return LAYOUTS.get(dataset)(size.layout(dataset))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _tmp(path: Path, atomic: bool) -> Path:
+    return path.with_name(f".{path.stem}.tmp{path.suffix}") if atomic else path
+
+
+def _commit(tmp: Path, path: Path, atomic: bool) -> None:
+    if atomic:
+        os.replace(tmp, path)
+
+
+#: Container -> (fourcc, OpenCV backend): intra-frame MJPEG where the container takes it.
+CODECS = {
+    ".avi": ("MJPG", cv2.CAP_OPENCV_MJPEG),
+    ".mov": ("jpeg", cv2.CAP_FFMPEG),
+    ".mp4": ("mp4v", cv2.CAP_FFMPEG),
+}
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float, atomic: bool = True) -> None:
+    """BGR frames (T, H, W, 3) -> a video OpenCV reads back, codec by the file's suffix."""
+    if path.suffix not in CODECS:
+        raise ValueError(f"{path}: no codec for {path.suffix!r}; supported: {', '.join(CODECS)}")
+    fourcc, backend = CODECS[path.suffix]
+    h, w = frames.shape[1:3]
+    tmp = _tmp(path, atomic)
+    code = cv2.VideoWriter_fourcc(*fourcc)
+    writer = cv2.VideoWriter(str(tmp), backend, code, fps, (w, h))
+    if not writer.isOpened():
+        writer = cv2.VideoWriter(str(tmp), code, fps, (w, h))
+    if not writer.isOpened():
+        raise OSError(f"OpenCV cannot write {fourcc} video {tmp}")
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame))
+    writer.release()
+    _commit(tmp, path, atomic)
+
+
+def write_hdf5(
+    path: Path, frames: np.ndarray, depth: np.ndarray, eyes: np.ndarray, atomic: bool
+) -> None:
+    """A 3DMAD-style HDF5 file: ``Color_Data`` (T, 3, H, W) RGB, ``Depth_Data`` (T, H, W) uint16
+    (11-bit Kinect-like range), ``Eye_Pos`` (T, 4) float: two (x, y) eye centres per frame."""
+    import h5py  # lazy: only 3DMAD needs it
+
+    tmp = _tmp(path, atomic)
+    rgb = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2))
+    with h5py.File(tmp, "w") as fh:
+        fh.create_dataset("Color_Data", data=rgb, compression="gzip", track_times=False)
+        fh.create_dataset(
+            "Depth_Data", data=depth.astype(np.uint16) * 8, compression="gzip", track_times=False
+        )
+        fh.create_dataset("Eye_Pos", data=eyes.astype(np.float64), track_times=False)
+    _commit(tmp, path, atomic)
+
+
+def _write_text(path: Path, text: str, atomic: bool = True) -> None:
+    tmp = _tmp(path, atomic)
+    tmp.write_text(text)
+    _commit(tmp, path, atomic)
+
+
+def annotation_text(kind: str, eyes: np.ndarray) -> str:
+    """Per-frame face boxes (from the eyes, the contract's ``eyes_to_box``) in a dataset's format."""
+    lines = []
+    for i, (lx, ly, rx, ry) in enumerate(eyes):
+        x, y, w, h = eyes_to_box(lx, ly, rx, ry)
+        lines.append(f"{x} {y} {x + w} {y + h}" if kind == "siw_face" else f"{i} {x} {y} {w} {h}")
+    return "\n".join(lines) + "\n"
+
+
+def write_job(out: Path, job: Job, size: SynthSize, seed: int, atomic: bool = True) -> None:
+    """Render one planned video and write it, its annotation and its depth sidecar."""
+    video = render_clip(job.clip, size.n_frames, size.frame_size, size.fps, seed)
+    root = out / job.folder
+    path = root / job.rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".hdf5":
+        write_hdf5(path, video.frames, video.depth, video.eyes, atomic)
+    else:
+        write_video(path, video.frames, size.fps, atomic)
+    if job.annotation:
+        ann = root / job.annotation_rel
+        text = annotation_text(job.annotation, video.eyes)
+    elif path.suffix != ".hdf5":  # no annotation in the real layout: a synthetic eye sidecar
+        ann = (root / SYNTHETIC_FACES_DIR / job.rel).with_suffix(".txt")
+        text = "".join(
+            f"{i},{lx},{ly},{rx},{ry}\n" for i, (lx, ly, rx, ry) in enumerate(video.eyes)
+        )
+    else:
+        ann = None
+    if ann is not None:
+        ann.parent.mkdir(parents=True, exist_ok=True)
+        _write_text(ann, text, atomic)
+    depth = (root / SYNTHETIC_DEPTH_DIR / job.rel).with_suffix(".npz")
+    depth.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(depth, atomic)
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, depth=video.depth)
+    _commit(tmp, depth, atomic)
+
+
+def write_texts(out: Path, folder: str, texts: dict[str, str], atomic: bool = True) -> None:
+    """The layout's small text files (split lists and the like)."""
+    for rel, text in texts.items():
+        path = out / folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_text(path, text, atomic)
+
+
+def _register_all() -> None:
+    """The per-dataset plans live in layouts_*.py; importing them registers them."""
+    from . import layouts_cim, layouts_masks, layouts_siw  # noqa: F401
+
+    missing = [d for d in LAYOUT_DATASETS if d not in LAYOUTS]
+    if missing:  # pragma: no cover - a layout module that forgot to register
+        raise RuntimeError(f"synthetic layouts not registered: {missing}")
+
+
+_register_all()
