@@ -112,6 +112,14 @@ def _check(protocol: str, fold: Fold) -> Fold:
                 f"{protocol} fold {fold.name}: the {split} split needs bona fide and attack "
                 f"videos; found {found}"
             )
+    if fold.threshold_policy == "dev_eer" and (
+        len(fold.dev) == 0 or fold.dev["label"].nunique() < 2
+    ):
+        raise ValueError(
+            f"{protocol} fold {fold.name}: the dev_eer threshold needs a dev split with bona fide "
+            f"and attack videos, formed from the training sources; found {len(fold.dev)} videos "
+            "(too few training subjects to hold some out?)"
+        )
     return fold
 
 
@@ -242,11 +250,12 @@ class CimLoto(ManifestProtocol):
 class SiwmLoto(ManifestProtocol):
     """SiW-M leave one attack type out, 13 folds; no test subject is ever trained on.
 
-    Test subjects of fold ``k``: the last ``test_fraction`` of the bona fide subjects, every
-    subject whose only attacks are of type ``k`` (as in the release, where most spoof subjects
-    wear one instrument), and, if that leaves no type-``k`` subject, the last ``test_fraction``
-    of the type-``k`` subjects. Test holds their bona fide and type-``k`` videos; train every
-    other subject's bona fide and other-type videos; dev is a subject hold-out of train.
+    Test subjects of fold ``k``: every subject whose only attacks are of type ``k`` (as in the
+    release, where most spoof subjects wear one instrument) and ``test_fraction`` of the bona
+    fide subjects, taken first among the type-``k`` wearers (so the type is tested even when
+    wearers also have other videos), and, if that still leaves no type-``k`` video, the last
+    ``test_fraction`` of the wearers. Test holds their bona fide and type-``k`` videos; train
+    every other subject's bona fide and other-type videos; dev is a subject hold-out of train.
     """
 
     datasets: tuple[str, ...] = ("siw_m",)
@@ -262,12 +271,15 @@ class SiwmLoto(ManifestProtocol):
         if missing:
             raise ValueError(f"{self.name}: siw_m has no videos of {missing}")
         attacks = m[m["label"] == 0].groupby("subject")["pai"].agg(set)
-        live_test = self._last(m.loc[m["label"] == 1, "subject"].unique())
+        live = sorted(m.loc[m["label"] == 1, "subject"].unique())
+        n_live_test = max(1, math.ceil(self.test_fraction * len(live)))
         folds = []
         for k in SIWM_TYPES:
-            wearers = [s for s, pais in attacks.items() if k in pais]
-            test_subjects = live_test | {s for s in wearers if attacks[s] == {k}}
-            if not test_subjects & set(wearers):
+            wearers = {s for s, pais in attacks.items() if k in pais}
+            live_first = sorted(live, key=lambda s, w=wearers: (s not in w, s))
+            test_subjects = {s for s in wearers if attacks[s] == {k}}
+            test_subjects |= set(live_first[:n_live_test])
+            if not test_subjects & wearers:
                 test_subjects |= self._last(wearers)
             in_test = m["subject"].isin(test_subjects)
             test = _rows(m, in_test & m["pai"].isin(("live", k)))
