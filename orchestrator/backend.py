@@ -5,6 +5,18 @@ Ray, so the same command schedules on a laptop or a GPU cluster). A trial report
 metrics with ``tune.report`` and its final scores and artifacts as a Tune checkpoint, which Ray
 persists to the run's storage (shared NFS/S3 on a cluster). The driver-side callback turns Tune's
 events into ``TrialEvents`` calls; it never lets a trial touch the tracking store.
+
+A job with ``resources.workers = N > 1`` is data-parallel: its Tune trial is only a driver that
+runs a Ray Train ``TorchTrainer`` with N workers (Ray Train's documented Train-inside-Tune
+pattern); every worker runs the same workload, rank 0's epochs are relayed to the trial and its
+final result comes back as a Train checkpoint, which the trial reports like any other trial.
+
+Resuming: a workload's per-epoch checkpoints (``report(metrics, checkpoint)``) become Tune
+checkpoints, and a trial started from one (Tune's retry after a lost node, or a restored
+experiment) hands it back to the workload as ``DataHandle.resume``. A sweep's Tune experiment has
+a stable name, so the same ``orchestrate run`` after its driver died restores it
+(``resume_experiment``): unfinished trials continue from their latest checkpoint, trials that
+errored on infrastructure are retried from theirs, finished ones are not rerun.
 """
 
 from __future__ import annotations
@@ -26,12 +38,23 @@ from orchestrator.jobs import Job
 
 FINAL = "final"
 ERROR = "error"
+#: A report that only saves state between epochs (empty metrics with a checkpoint).
+CHECKPOINT = "checkpoint"
+#: Files of a Tune checkpoint the backend owns: the final result, and the trial's last metrics
+#: (so a resumed trial's objective is right); workload files must not use these names.
+RESULT_FILE, TRIAL_FILE = "result.json", "trial.json"
+#: How often (seconds) the driver saves Tune's experiment state: what a killed driver's restore
+#: sees. Tune's default ("auto", at least 10 s) would rerun more of what finished just before.
+STATE_SAVE_SECONDS = "5"
+#: Written into an experiment's directory when every trial ended (finished or an application
+#: failure): nothing there is left to restore, the next run starts a new experiment.
+COMPLETE_FILE = "orchestrator-complete"
 
 
 class TrialEvents(Protocol):
     """What the driver does with trial events (tracking, progress)."""
 
-    def started(self, job: Job) -> None: ...
+    def started(self, job: Job, resumed: bool = False) -> None: ...
     def epoch(self, job: Job, metrics: dict[str, float]) -> None: ...
     def finished(self, job: Job, metrics: dict[str, float], artifact_dir: Path) -> None: ...
     def failed(self, job: Job, error: str) -> None: ...
@@ -87,14 +110,36 @@ def _trial(config: dict[str, Any]) -> None:
     ctx = config["ctx"]
     torch.set_num_threads(max(1, int(ctx["threads"])))
 
-    last: dict[str, float] = {}
+    resume = _checkpoint_files(tune.get_checkpoint())
+    if resume is not None and RESULT_FILE in resume:
+        _report_final_again(resume)  # it had finished before its driver died: recompute nothing
+        return
+    if int(ctx.get("workers", 1)) > 1:
+        _train_trial(job, ctx)  # TODO(resume): multi-worker trials restart from scratch
+        return
+    last: dict[str, float] = json.loads(resume.pop(TRIAL_FILE, b"{}")) if resume else {}
 
-    def report(metrics: Mapping[str, float]) -> None:
+    def report(metrics: Mapping[str, float], checkpoint: Mapping[str, bytes] | None = None) -> None:
         last.update(metrics)
         objective = float(last.get("dev_eer", float("nan")))
-        tune.report({"kind": "epoch", "metrics": dict(metrics), "objective": objective})
+        kind = "epoch" if metrics else CHECKPOINT
+        payload = {"kind": kind, "metrics": dict(metrics), "objective": objective}
+        if checkpoint is None:
+            tune.report(payload)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, blob in {**checkpoint, TRIAL_FILE: json.dumps(last).encode()}.items():
+                (Path(tmp) / name).write_bytes(blob)
+            tune.report(payload, checkpoint=tune.Checkpoint.from_directory(tmp))
 
-    data = DataHandle(Path(ctx["data_root"]), job.protocol, job.fold, Path(ctx["cache_root"]))
+    data = DataHandle(
+        Path(ctx["data_root"]),
+        job.protocol,
+        job.fold,
+        Path(ctx["cache_root"]),
+        resume=resume,
+        checkpointing=True,
+    )
     try:
         result = WORKLOADS.get(job.workload)(dict(job.params), data, report)
     except Exception as exc:  # noqa: BLE001 - an application error is final: no retry, no loss
@@ -103,51 +148,241 @@ def _trial(config: dict[str, Any]) -> None:
         error = f"{type(exc).__name__}: {exc}"[:4000]
         tune.report({"kind": ERROR, "error": error, "objective": float("nan")})
         return
+    # A sampler learns from dev only: the test split never steers a search.
+    objective = float(last.get("dev_eer", float("nan")))
+    result.info["objective"] = objective  # kept in result.json for a resumed trial's re-report
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        result.scores.to_parquet(out / "scores.parquet", index=False)
-        for name, blob in result.artifacts.items():
-            (out / name).write_bytes(blob)
-        (out / "result.json").write_text(
-            json.dumps(
-                {"metrics": result.metrics, "info": {**result.info, "node_id": _node_id()}},
-                default=str,
-                indent=1,
-            )
-        )
-        # A sampler learns from dev only: the test split never steers a search.
-        objective = float(last.get("dev_eer", float("nan")))
+        _write_result(result, Path(tmp))
         tune.report(
             {"kind": FINAL, "metrics": dict(result.metrics), "objective": objective},
             checkpoint=tune.Checkpoint.from_directory(tmp),
         )
 
 
+def _checkpoint_files(checkpoint: tune.Checkpoint | None) -> dict[str, bytes] | None:
+    """A Tune checkpoint's files (None: no checkpoint, a fresh start)."""
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as path:
+        return {p.name: p.read_bytes() for p in Path(path).iterdir() if p.is_file()}
+
+
+def _report_final_again(files: Mapping[str, bytes]) -> None:
+    """Report a restored trial's final checkpoint as its result again (nothing is recomputed)."""
+    result = json.loads(files[RESULT_FILE])
+    objective = float(result.get("info", {}).get("objective", float("nan")))
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, blob in files.items():
+            (Path(tmp) / name).write_bytes(blob)
+        tune.report(
+            {"kind": FINAL, "metrics": result["metrics"], "objective": objective},
+            checkpoint=tune.Checkpoint.from_directory(tmp),
+        )
+
+
+def _write_result(result, out: Path) -> None:
+    """A trial's final result as files: ``scores.parquet``, the artifacts, ``result.json``."""
+    result.scores.to_parquet(out / "scores.parquet", index=False)
+    for name, blob in result.artifacts.items():
+        (out / name).write_bytes(blob)
+    (out / "result.json").write_text(
+        json.dumps(
+            {"metrics": result.metrics, "info": {**result.info, "node_id": _node_id()}},
+            default=str,
+            indent=1,
+        )
+    )
+
+
+# --- data-parallel trials: a Ray Train run inside the Tune trial ------------------------------
+
+#: What a multi-worker trial's Tune function reserves: it only drives and waits for its Train
+#: workers (which reserve the spec's cpu/gpu each), so no CPU -- a fractional CPU would make
+#: N workers x 1 CPU unschedulable on an N-CPU machine -- and a little memory, because Tune
+#: needs a non-empty request.
+DRIVER_RESOURCES = {"cpu": 0.0, "memory": 256 * 1024**2}
+
+
+def _train_run_name(experiment: str, job: Job, trial_id: str) -> str:
+    """The Train run's name under the Tuner's storage path: stable across Tune's retries of the
+    trial (same trial id), so a retried trial finds the run's checkpoints; never a timestamp."""
+    return f"{experiment}_{job.run_key}_{trial_id}"
+
+
+def _train_trial(job: Job, ctx: dict[str, Any]) -> None:
+    """Drive a ``TorchTrainer`` with ``ctx["workers"]`` workers and report like ``_trial``.
+
+    Rank 0's epochs travel through a queue and are reported from this thread while ``fit`` runs
+    in another, so they reach Tune in order and before the final result. (Ray's
+    ``TuneReportCallback`` relays through the Tune session's own queue, which the trial's main
+    thread drains concurrently with this thread's reports: the final report could overtake the
+    last epoch; it would also forward the final result without a Tune checkpoint.)
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import ray.train
+    from ray.train.torch import TorchTrainer
+    from ray.util.queue import Empty, Queue
+
+    cpu, gpu = float(ctx["cpu"]), float(ctx["gpu"])
+    epochs: Queue = Queue(actor_options={"num_cpus": 0})
+    context = tune.get_context()
+    trainer = TorchTrainer(
+        _train_worker,
+        train_loop_config={"job": job.to_dict(), "ctx": ctx, "epochs": epochs},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=int(ctx["workers"]),
+            use_gpu=gpu > 0,
+            resources_per_worker={"CPU": cpu, **({"GPU": gpu} if gpu > 0 else {})},
+        ),
+        run_config=ray.train.RunConfig(
+            name=_train_run_name(context.get_experiment_name(), job, context.get_trial_id()),
+            storage_path=ctx.get("storage_path"),
+            # No Train-level retries: an application error must end the trial, and Tune already
+            # retries infrastructure faults (max_failures) by re-running this function.
+            failure_config=ray.train.FailureConfig(max_failures=0),
+        ),
+    )
+    pool = ThreadPoolExecutor(1, thread_name_prefix="train-fit")
+    fit = pool.submit(trainer.fit)
+    pool.shutdown(wait=False)  # if Tune stops this trial early, nothing waits for the run
+    try:
+        while not fit.done() or not epochs.empty():
+            try:
+                item = epochs.get(timeout=0.2)
+            except Empty:
+                continue
+            tune.report(item)
+        result = fit.result()
+    except ray.train.TrainingFailedError as exc:
+        error = _application_error(exc)
+        if error is None:
+            raise  # a lost worker or node: Tune retries the trial
+        tune.report({"kind": ERROR, "error": error, "objective": float("nan")})
+        return
+    finally:
+        epochs.shutdown()
+    # Rank 0's files, reported as ``_trial`` reports its own (the objective is in result.json).
+    _report_final_again(_checkpoint_files(result.checkpoint))
+
+
+def _train_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker (Ray Train has set up torch.distributed): the job's workload on this
+    rank. Rank 0 relays its epochs to the trial and returns the final result as a checkpoint."""
+    import ray.train
+    import torch
+
+    import workloads
+    from workloads.base import WORKLOADS, DataHandle
+
+    workloads.load_all()
+    job, ctx, epochs = job_of(config), config["ctx"], config["epochs"]
+    torch.set_num_threads(max(1, int(ctx["threads"])))
+    rank = ray.train.get_context().get_world_rank()
+    last: dict[str, float] = {}
+
+    def report(metrics: Mapping[str, float], checkpoint: Mapping[str, bytes] | None = None) -> None:
+        if rank == 0 and metrics:  # other ranks' reports have no dev metrics: not forwarded
+            last.update(metrics)
+            objective = float(last.get("dev_eer", float("nan")))
+            epochs.put({"kind": "epoch", "metrics": dict(metrics), "objective": objective})
+
+    # TODO(resume): Train workers run without per-epoch checkpoints (``checkpointing`` is off,
+    # so ``report`` never gets one): a retried multi-worker trial trains from scratch. The hook:
+    # set ``checkpointing=True``; in ``report`` call ``ray.train.report`` on EVERY rank each epoch
+    # (rank 0 passing its checkpoint files as a ``ray.train.Checkpoint``); on start, read
+    # ``ray.train.get_checkpoint()`` (this Train run's latest, found again because a retry keeps
+    # the storage path and run name) into ``DataHandle.resume`` on every rank. The driver's
+    # epoch de-duplication (``_Bridge``) must then count epochs, not Tune iterations.
+    data = DataHandle(Path(ctx["data_root"]), job.protocol, job.fold, Path(ctx["cache_root"]))
+    result = WORKLOADS.get(job.workload)(dict(job.params), data, report)
+    if rank != 0:
+        ray.train.report({"kind": FINAL, "rank": rank})  # every rank takes part in a report
+        return
+    if result is None:
+        raise RuntimeError(f"workload {job.workload!r} returned no result on rank 0")
+    result.info["objective"] = float(last.get("dev_eer", float("nan")))  # dev only, as _trial
+    with tempfile.TemporaryDirectory() as tmp:
+        _write_result(result, Path(tmp))
+        ray.train.report(
+            {"kind": FINAL, "rank": rank}, checkpoint=ray.train.Checkpoint.from_directory(tmp)
+        )
+
+
+def _application_error(exc: Exception) -> str | None:
+    """The workload's own error behind a failed Train run, or None when workers were lost.
+
+    A worker that raises ends the run at once (Ray Train tears the group down); its peers may
+    fail in a collective at the same time, so an error that is not a collective's is preferred.
+    """
+    import torch.distributed as dist
+
+    failures = getattr(exc, "worker_failures", None) or {}
+    own = {r: e for r, e in failures.items() if not isinstance(e, ray.exceptions.RayError)}
+    if not own:
+        return None
+
+    def collateral(e: BaseException) -> bool:
+        return isinstance(e, dist.DistError) or any(w in str(e).lower() for w in ("gloo", "nccl"))
+
+    rank = min(own, key=lambda r: (collateral(own[r]), r))
+    return f"{type(own[rank]).__name__}: {own[rank]}"[:4000]
+
+
+def _train_slots(cpu: float, gpu: float, workers: int) -> int | None:
+    """How many multi-worker trials fit the cluster at once (Tune's ``max_concurrent_trials``):
+    drivers reserve no CPU, so Tune would otherwise start every trial's driver at once, each
+    waiting for its workers. The autoscaler's maximum counts where Ray reports it."""
+    now = dict(ray.cluster_resources())
+    try:  # the largest size the autoscaler may grow to (None on a fixed or local cluster)
+        from ray._private.state import state
+
+        most = state.get_max_resources_from_cluster_config() or {}
+    except Exception:  # noqa: BLE001 - an internal API: fall back to the current size
+        most = {}
+    slots = [
+        int(max(float(now.get(name, 0)), float(most.get(name, 0))) // (per * workers))
+        for name, per in (("CPU", cpu), ("GPU", gpu))
+        if per > 0
+    ]
+    return max(1, min(slots)) if slots else None
+
+
 class _Bridge(tune.Callback):
     """Tune's driver-side events -> ``TrialEvents``; errors in the sink never kill the sweep.
 
     A trial whose node dies is retried by Tune (``FailureConfig``) on another node, from its last
-    Tune checkpoint, or from scratch when it has none (the workloads checkpoint only their final
-    result). A from-scratch retry reports its first epochs again; those were already delivered,
-    so they are recomputed but not forwarded twice: each trial's reports are forwarded once per
-    ``training_iteration`` (which restarts at 1 without a checkpoint and continues after one).
+    Tune checkpoint (the workload continues after that epoch), or from scratch when it has none
+    (lost before its first checkpoint, or during a search). A retry may report epochs again that
+    were already delivered; they are not forwarded twice: each trial's reports are forwarded once
+    per ``training_iteration`` (which restarts at 1 without a checkpoint and continues after one).
     An optional ``events.retried(job, error, attempt)`` hears of each retry.
+
+    Tune pickles the bridge with its run config (``tuner.pkl``); ``Tuner.restore`` unpickles the
+    dead driver's bridge, which then takes this driver's events from ``_RESTORING`` (and leaves
+    itself there). ``settled``: the run keys whose trials ended (finished or failed) here.
     """
 
-    def __init__(self, events: TrialEvents) -> None:
-        self.events = events
+    def __init__(self, events: TrialEvents | None, name: str) -> None:
+        self.events, self.name = events, name
         self._delivered: dict[str, int] = {}
+        self.settled: set[str] = set()
 
     def __getstate__(self) -> dict:
-        # Tune pickles its run config into the experiment state; the sink lives in this driver.
-        return {"events": None, "_delivered": {}}
+        return {"name": self.name}  # the events (MLflow, progress) live in this driver only
+
+    def __setstate__(self, state: dict) -> None:
+        restoring = _RESTORING.get(state["name"], {})
+        self.__init__(restoring.get("events"), state["name"])
+        restoring["bridge"] = self
 
     @staticmethod
     def _job(trial) -> Job:
         return job_of(trial.config)
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.events.started(self._job(trial))
+        # A trial with a checkpoint continues (a retry or a restored experiment): its run too.
+        self.events.started(self._job(trial), resumed=trial.checkpoint is not None)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if result.get("kind") == "epoch":
@@ -174,6 +409,7 @@ class _Bridge(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         job = self._job(trial)
+        self.settled.add(job.run_key)
         last = dict(trial.last_result or {})
         if last.get("kind") == ERROR:
             self.events.failed(job, str(last.get("error")))
@@ -185,7 +421,13 @@ class _Bridge(tune.Callback):
             self.events.finished(job, dict(last["metrics"]), Path(path))
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        self.settled.add(self._job(trial).run_key)
         self.events.failed(self._job(trial), _error_text(trial))
+
+
+#: Experiment name -> {"events": what a restored experiment's unpickled ``_Bridge`` delivers
+#: to, "bridge": that bridge}, while ``resume_experiment`` restores it.
+_RESTORING: dict[str, dict[str, Any]] = {}
 
 
 def _last_failure(trial) -> str:
@@ -208,6 +450,19 @@ def _error_text(trial) -> str:
     return "trial failed (see the Ray logs)"
 
 
+def _trial_ctx(
+    ctx: dict[str, Any], resources: Mapping[str, float], storage_path: str | None
+) -> dict[str, Any]:
+    """What a trial knows of its resources: threads per process, and for a multi-worker trial
+    the per-worker cpu/gpu, the worker count and the storage its Train run shares with Tune."""
+    cpu, gpu = float(resources.get("cpu", 1)), float(resources.get("gpu", 0))
+    out = {**ctx, "threads": max(1, cpu), "cpu": cpu, "gpu": gpu}
+    workers = int(resources.get("workers", 1))
+    if workers > 1:
+        out.update({"workers": workers, "storage_path": storage_path})
+    return out
+
+
 def _tuner(
     trainable_space: dict[str, Any] | None,
     events: TrialEvents,
@@ -219,11 +474,14 @@ def _tuner(
     max_failures: int,
     tune_config: dict[str, Any],
 ) -> tune.Tuner:
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter is silent at verbose=0
-    cpu, gpu = float(resources.get("cpu", 1)), float(resources.get("gpu", 0))
-    ctx = {**ctx, "threads": max(1, cpu)}
+    _tune_env()
+    ctx = _trial_ctx(ctx, resources, storage_path)
+    if int(ctx.get("workers", 1)) > 1 and not tune_config.get("max_concurrent_trials"):
+        slots = _train_slots(ctx["cpu"], ctx["gpu"], int(ctx["workers"]))
+        tune_config = {**tune_config, "max_concurrent_trials": slots}
+    _forget(storage_path, name)  # a new experiment under this name replaces any old state
     return tune.Tuner(
-        tune.with_resources(_trial, {"cpu": cpu, "gpu": gpu}),
+        _trainable(ctx),
         param_space=trainable_space(ctx) if trainable_space else None,
         tune_config=tune.TuneConfig(
             trial_name_creator=lambda t: job_of(t.config).label,
@@ -234,12 +492,130 @@ def _tuner(
         run_config=tune.RunConfig(
             name=name,
             storage_path=storage_path,
-            callbacks=[_Bridge(events)],
+            callbacks=[_Bridge(events, name)],
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=max_failures),
+            # each checkpoint is complete on its own: the latest two are enough to resume
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         ),
     )
+
+
+def _tune_env() -> None:
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter is silent at verbose=0
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", STATE_SAVE_SECONDS)
+    # Tune also saves its state whenever a trial wrote ``num_to_keep`` checkpoints (so the state
+    # never names a deleted one) and warns when that is frequent: expected with per-epoch ones.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def _trainable(ctx: dict[str, Any]):
+    """The function trainable with one trial's reservation (a Train driver's workers reserve
+    for themselves, so the driver takes almost nothing)."""
+    if int(ctx.get("workers", 1)) > 1:
+        return tune.with_resources(_trial, dict(DRIVER_RESOURCES))
+    return tune.with_resources(_trial, {"cpu": ctx.get("cpu", 1.0), "gpu": ctx.get("gpu", 0.0)})
+
+
+def experiment_path(storage_path: str | None, name: str) -> str:
+    """Where Tune keeps experiment ``name`` (Ray's default storage when none is given)."""
+    root = str(tune.RunConfig(name=name, storage_path=storage_path).storage_path)
+    if "://" not in root:
+        root = os.path.abspath(os.path.expanduser(root))
+    return f"{root.rstrip('/')}/{name}"
+
+
+def _storage(storage_path: str | None, name: str):
+    """(pyarrow filesystem, path) of experiment ``name``: a local folder or a URI (s3://...)."""
+    import pyarrow.fs
+
+    return pyarrow.fs.FileSystem.from_uri(experiment_path(storage_path, name))
+
+
+def _forget(storage_path: str | None, name: str) -> None:
+    """Delete experiment ``name``'s Tune state and checkpoints, if any."""
+    import pyarrow.fs
+
+    fs, path = _storage(storage_path, name)
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
+        fs.delete_dir(path)
+
+
+def _fit(tuner: tune.Tuner, storage_path: str | None, name: str):
+    """``tuner.fit()``; marks the experiment complete when no trial is left unfinished or
+    errored (a Ctrl-C'd or errored experiment stays restorable)."""
+    grid = tuner.fit()
+    ended = (FINAL, ERROR)
+    if all(r.error is None and (r.metrics or {}).get("kind") in ended for r in grid):
+        fs, path = _storage(storage_path, name)
+        with fs.open_output_stream(f"{path}/{COMPLETE_FILE}") as out:
+            out.write(b"every trial ended\n")
+    return grid
+
+
+def _complete(storage_path: str | None, name: str) -> bool:
+    import pyarrow.fs
+
+    fs, path = _storage(storage_path, name)
+    return fs.get_file_info(f"{path}/{COMPLETE_FILE}").type != pyarrow.fs.FileType.NotFound
+
+
+def resume_experiment(
+    events: TrialEvents,
+    *,
+    name: str,
+    resources: Mapping[str, float],
+    data_root: Path,
+    cache_root: Path,
+    storage_path: str | None = None,
+) -> set[str] | None:
+    """Finish experiment ``name`` as a killed driver left it; None if there is nothing to restore.
+
+    ``Tuner.restore`` continues unfinished trials from their latest checkpoints
+    (``resume_unfinished``) and retries errored ones from theirs (``resume_errored``: a Tune
+    error is an infrastructure fault -- application errors end a trial as a reported failure,
+    so they are not Tune errors -- and a checkpoint is as good as after Tune's own retries).
+    Finished trials are not rerun; those this driver did not hear of are delivered from their
+    final checkpoints. Returns the run keys that ended here (finished or failed): whatever else
+    the caller still needs (e.g. an earlier application failure) it runs as a new experiment.
+    """
+    _tune_env()
+    path = experiment_path(storage_path, name)
+    if not tune.Tuner.can_restore(path) or _complete(storage_path, name):
+        return None
+    ctx = {"data_root": str(data_root), "cache_root": str(cache_root)}
+    trainable = _trainable(_trial_ctx(ctx, resources, storage_path))
+    restoring: dict[str, Any] = {"events": events, "bridge": None}
+    _RESTORING[name] = restoring
+    # Tune warns of every trial that never started ("could not fetch metrics"): expected here.
+    analysis_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level, grid = analysis_log.level, None
+    analysis_log.setLevel(logging.ERROR)
+    try:
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
+        grid = _fit(tuner, storage_path, name)
+    except Exception as exc:  # noqa: BLE001 - stale or foreign state: the rest starts over
+        logging.getLogger(__name__).warning(
+            "cannot restore the Tune experiment at %s (%s: %s); its unfinished trials start over",
+            path,
+            type(exc).__name__,
+            str(exc)[:300],
+        )
+    finally:
+        _RESTORING.pop(name, None)
+        analysis_log.setLevel(level)
+    bridge = restoring["bridge"]
+    settled = set(bridge.settled) if bridge is not None else set()
+    for result in grid or []:  # finished before the driver died, unheard by it: deliver now
+        job = job_of(result.config)
+        metrics = result.metrics or {}
+        if job.run_key in settled or metrics.get("kind") != FINAL or result.checkpoint is None:
+            continue
+        events.started(job, resumed=True)
+        with result.checkpoint.as_directory() as ckpt:
+            events.finished(job, dict(metrics["metrics"]), Path(ckpt))
+        settled.add(job.run_key)
+    return settled
 
 
 def run_trials(
@@ -253,7 +629,8 @@ def run_trials(
     storage_path: str | None = None,
     max_failures: int = 0,
 ) -> float:
-    """Run every job as a Tune trial (a grid); returns the wall time. Failures do not raise."""
+    """Run every job as a Tune trial (a grid) in a new experiment ``name`` (replacing any old
+    state under it); returns the wall time. Failures do not raise."""
     if not jobs:
         return 0.0
     ctx = {"data_root": str(data_root), "cache_root": str(cache_root)}
@@ -268,7 +645,7 @@ def run_trials(
         tune_config={},
     )
     start = time.perf_counter()
-    tuner.fit()
+    _fit(tuner, storage_path, name)
     return time.perf_counter() - start
 
 
@@ -314,7 +691,7 @@ def run_sampled(
     ctx = {"data_root": str(data_root), "cache_root": str(cache_root)}
     constants = {
         "job": template.to_dict(),
-        "ctx": {**ctx, "threads": max(1, float(resources.get("cpu", 1)))},
+        "ctx": _trial_ctx(ctx, resources, storage_path),
     }
 
     searcher = OptunaSearch(
@@ -338,7 +715,7 @@ def run_sampled(
         },
     )
     start = time.perf_counter()
-    tuner.fit()
+    _fit(tuner, storage_path, name)
     return time.perf_counter() - start
 
 

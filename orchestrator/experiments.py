@@ -260,24 +260,26 @@ _register(
 )
 
 _META = {"NAS": "random", "D-NAS": "domain", "D-Meta-NAS": "meta_domain"}
+#: Searching every fold is the paper's setting; the small presets search one fold.
+_ONE_FOLD = {"smoke": {"folds": ["OCI_to_M"]}, "quick": {"folds": ["OCI_to_M"]}}
 _register(
     ExperimentSpec(
         name="meta_nas_ocim",
         workload="nas_search",
-        protocol="oulu_npu_p1",
-        params={**_NAS_PARAMS, "domain_key": "device", "search_batch_size": 8},
+        protocol="ocim_lodo",
+        params={**_NAS_PARAMS, "domain_key": "dataset", "search_batch_size": 8},
         grid={"variant": tuple(_META)},
         variants={k: {"split": v} for k, v in _META.items()},
         report="variants",
-        description="NAS vs D-NAS vs D-Meta-NAS; domains = OULU phones until O/C/I/M adapters exist.",
-        presets=_NAS_PRESETS,
+        description="NAS vs D-NAS vs D-Meta-NAS searched leave-one-dataset-out (source datasets as domains).",
+        presets={k: {**v, **_ONE_FOLD.get(k, {})} for k, v in _NAS_PRESETS.items()},
     )
 )
 _register(
     ExperimentSpec(
         name="meta_nas_siwm",
         workload="nas_search",
-        protocol="oulu_npu_p1",
+        protocol="siwm_loto",
         params={**_NAS_PARAMS, "domain_key": "pai", "search_batch_size": 8},
         grid={"variant": ("NAS", "T-NAS", "T-Meta-NAS")},
         variants={
@@ -286,8 +288,11 @@ _register(
             "T-Meta-NAS": {"split": "meta_type"},
         },
         report="variants",
-        description="NAS vs T-NAS vs T-Meta-NAS; types = OULU attack species until SiW-M exists.",
-        presets=_NAS_PRESETS,
+        description="NAS vs T-NAS vs T-Meta-NAS searched leave-one-type-out on SiW-M (attack types as tasks).",
+        presets={
+            k: {**v, **({"folds": ["mask_silicone"]} if k != "paper" else {})}
+            for k, v in _NAS_PRESETS.items()
+        },
     )
 )
 
@@ -309,6 +314,7 @@ def resolve_experiment(name_or_path: str, preset: str) -> ExperimentSpec:
                 str(exc.args[0]) + " (or give a path to a .yaml/.json spec file)"
             ) from None
     return with_preset(spec, preset)
+
 
 # Protocol fan-outs register themselves on import (they share the CDCN settings above).
 from orchestrator import protocol_experiments  # noqa: E402, F401

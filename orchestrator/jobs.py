@@ -108,6 +108,7 @@ def expand_jobs(spec: ExperimentSpec, folds: list[str], fingerprint: str) -> lis
     names = list(spec.grid)
     points = list(itertools.product(*(spec.grid[n] for n in names))) or [()]
     version = code_version()
+    workers = int(spec.resources.get("workers", 1))
     jobs = []
     unknown = set(spec.grid.get("variant", ())) - set(spec.variants)
     if unknown:
@@ -118,17 +119,18 @@ def expand_jobs(spec: ExperimentSpec, folds: list[str], fingerprint: str) -> lis
         chosen = dict(zip(names, point, strict=True))
         bundle = spec.variants.get(chosen.get("variant", ""), {})
         params = {**spec.params, **bundle, **chosen, "seed": seed}
-        key = stable_hash(
-            {
-                "experiment": spec.name,
-                "workload": spec.workload,
-                "protocol": spec.protocol,
-                "fold": fold,
-                "params": params,
-                "data": fingerprint,
-                "code": version,
-            }
-        )
+        payload = {
+            "experiment": spec.name,
+            "workload": spec.workload,
+            "protocol": spec.protocol,
+            "fold": fold,
+            "params": params,
+            "data": fingerprint,
+            "code": version,
+        }
+        if workers > 1:  # data-parallel training is a different computation (shards, BN stats)
+            payload["workers"] = workers
+        key = stable_hash(payload)
         grid_label = ",".join(f"{n}={_fmt(v)}" for n, v in zip(names, point, strict=True))
         label = "_".join(x for x in (fold if len(folds) > 1 else "", grid_label, f"s{seed}") if x)
         jobs.append(Job(key, spec.name, spec.workload, spec.protocol, fold, seed, params, label))

@@ -1,4 +1,16 @@
-"""``orchestrate run``: spec -> jobs -> (skip what MLflow already holds) -> Ray trials -> MLflow."""
+"""``orchestrate run``: spec -> jobs -> (skip what MLflow already holds) -> Ray trials -> MLflow.
+
+Resuming after a killed driver: each stage's Tune experiment is named by a hash of its job set
+(``tune_name``), so the same command first restores what the dead driver left
+(``backend.resume_experiment``: unfinished trials continue from their checkpoints) and then runs
+what is still missing. The sampled (Optuna) stage restores the same way: Tune restores its
+``OptunaSearch`` with the sampler's state, so the restored experiment finishes its own
+``num_samples``; only samples still missing after it are drawn anew. The sink keeps one MLflow
+child run per trial: a trial resumed from a checkpoint continues its unfinished run
+(``Tracker.adopt_child``) and skips the epochs that run already holds; events of run keys
+already FINISHED in MLflow are ignored. ``--fresh`` skips the restore; a new experiment under
+the same name replaces the old state.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +18,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +46,7 @@ class RunSummary:
     prepare_seconds: float = 0.0
     trials_wall_seconds: float = 0.0
     trial_seconds: float = 0.0
+    resumed: list[str] = field(default_factory=list)
 
 
 def git_sha() -> str:
@@ -50,17 +64,38 @@ def git_sha() -> str:
 
 
 class _Sink:
-    """Trial events -> MLflow child runs and the progress view (runs in the driver only)."""
+    """Trial events -> MLflow child runs and the progress view (runs in the driver only).
 
-    def __init__(self, tracker: Tracker, parent: str, spec: ExperimentSpec, view: SweepProgress):
+    ``done``: run keys already FINISHED in MLflow; a restored experiment may report them again
+    (a trial that finished just before its driver died), and they stay untouched.
+    """
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        parent: str,
+        spec: ExperimentSpec,
+        view: SweepProgress,
+        done: Iterable[str] = (),
+    ):
         self.tracker, self.parent, self.spec, self.view = tracker, parent, spec, view
+        self.done = set(done)
         self.children: dict[str, str] = {}
+        self.logged: dict[str, int] = {}  # run key -> last epoch its adopted run already holds
+        self.existing: dict[str, set[str]] = {}  # run key -> metric names its adopted run holds
+        self.resumed: list[str] = []
         self.summary_finished: list[str] = []
         self.summary_failed: dict[str, str] = {}
         self.trial_seconds = 0.0
         self.sha = git_sha()
 
-    def _child(self, job: Job) -> str:
+    def _child(self, job: Job, resumed: bool = False) -> str:
+        if job.run_key not in self.children and resumed:
+            adopted = self.tracker.adopt_child(self.parent, job.run_key)
+            if adopted is not None:
+                run_id, self.logged[job.run_key], self.existing[job.run_key] = adopted
+                self.children[job.run_key] = run_id
+                self.resumed.append(job.run_key)
         if job.run_key not in self.children:
             tags = {
                 "run_key": job.run_key,
@@ -76,33 +111,42 @@ class _Sink:
             )
         return self.children[job.run_key]
 
-    def started(self, job: Job) -> None:
-        self._child(job)
+    def started(self, job: Job, resumed: bool = False) -> None:
+        if job.run_key in self.done:
+            return
+        self._child(job, resumed)
         self.view.started(job)
 
     def epoch(self, job: Job, metrics: dict[str, float]) -> None:
         step = int(metrics.get("epoch", 0))
+        if job.run_key in self.done or (step and step <= self.logged.get(job.run_key, 0)):
+            return  # a resumed trial replaying epochs its run already holds
         self.tracker.log_metrics(self._child(job), metrics, step=step)
         self.view.epoch(job, metrics)
 
     def finished(self, job: Job, metrics: dict[str, float], artifact_dir: Path) -> None:
+        if job.run_key in self.done:
+            return
         run_id = self._child(job)
         info = json.loads((artifact_dir / "result.json").read_text()).get("info", {})
         self.trial_seconds += float(info.get("train_seconds", 0.0))
-        self.tracker.log_metrics(run_id, metrics, step=0)
-        self.tracker.set_tags(
-            run_id,
-            {
-                "threshold_policy": info.get("threshold_policy", ""),
-                "node_id": info.get("node_id", ""),
-            },
-        )
+        held = self.existing.get(job.run_key, set())
+        self.tracker.log_metrics(run_id, {k: v for k, v in metrics.items() if k not in held}, 0)
+        tags = {
+            "threshold_policy": info.get("threshold_policy", ""),
+            "node_id": info.get("node_id", ""),
+        }
+        if "resumed_from_epoch" in info:  # the workload continued after this epoch
+            tags["resumed_from_epoch"] = str(info["resumed_from_epoch"])
+        self.tracker.set_tags(run_id, tags)
         self.tracker.log_artifacts(run_id, artifact_dir)
         self.tracker.end(run_id, "FINISHED")
         self.summary_finished.append(job.run_key)
         self.view.finished(job, metrics)
 
     def failed(self, job: Job, error: str) -> None:
+        if job.run_key in self.done:
+            return
         run_id = self._child(job)
         self.tracker.set_tags(run_id, {"error": error})
         self.tracker.end(run_id, "FAILED")
@@ -183,6 +227,14 @@ def sampling_plan(spec: ExperimentSpec, jobs: list[Job], tracker: Tracker, fresh
     return plan
 
 
+def tune_name(spec: ExperimentSpec, keys: Iterable[str], where: dict[str, Any]) -> str:
+    """A stage's Tune experiment name: stable for the same job set, data, cache, tracking store
+    and resources, so the same command after a killed driver finds (and restores) what it left
+    (and another store's command never picks it up)."""
+    digest = stable_hash({"keys": sorted(keys), "where": where, "resources": dict(spec.resources)})
+    return f"{spec.name}-{digest[:12]}"
+
+
 def fold_manifest(spec: ExperimentSpec, data_root: Path) -> tuple[list[str], pd.DataFrame]:
     from protocols.protocols import PROTOCOLS
 
@@ -246,31 +298,49 @@ def run_experiment(
             t0 = time.perf_counter()
             prepare_caches(todo + [t for t, n, _ in plan if n], manifest, cache_root, view)
             summary.prepare_seconds = time.perf_counter() - t0
-            sink = _Sink(tracker, parent, spec, view)
-            common = {
-                "resources": spec.resources,
-                "data_root": data_root,
-                "cache_root": cache_root,
-                "storage_path": storage_path or os.environ.get("FAS_STORAGE_PATH"),
-                "max_failures": spec.retries,
-            }
-            summary.trials_wall_seconds = backend.run_trials(
-                todo, sink, name=f"{spec.name}-{parent[:8]}", **common
-            )
+            sink = _Sink(tracker, parent, spec, view, done)
+            where = {"data_root": data_root, "cache_root": cache_root}
+            storage = storage_path or os.environ.get("FAS_STORAGE_PATH")
+            place = {**where, "resources": spec.resources, "storage_path": storage}
+            common = {**place, "max_failures": spec.retries}
+
+            def resume(name: str) -> set[str]:
+                """What the killed driver's experiment ``name`` settles now (--fresh: nothing)."""
+                if fresh:
+                    return set()
+                t0 = time.perf_counter()
+                settled = backend.resume_experiment(sink, name=name, **place)
+                summary.trials_wall_seconds += time.perf_counter() - t0
+                if settled is not None:
+                    view.console.print(
+                        f"  restored Tune experiment {name}: {len(settled - set(done))} trial(s) "
+                        f"ended ({len(sink.resumed)} resumed from checkpoints)"
+                    )
+                return settled or set()
+
+            where_hash = {**where, "tracking_uri": tracking_uri}
+            name = tune_name(spec, [j.run_key for j in jobs], where_hash)
+            settled = resume(name) if todo else set()
+            todo = [j for j in todo if j.run_key not in settled]
+            summary.trials_wall_seconds += backend.run_trials(todo, sink, name=name, **common)
             for template, remaining, seed in plan:
-                if remaining:
+                if not remaining:
+                    continue
+                name = tune_name(spec, [template.run_key], where_hash)
+                ended = len(resume(name) - set(done))  # samples the restored experiment settled
+                if remaining > ended:
                     summary.trials_wall_seconds += backend.run_sampled(
                         template,
                         _choices(template),
                         sink,
-                        num_samples=remaining,
+                        num_samples=remaining - ended,
                         algorithm=spec.sampling["algorithm"],
-                        seed=seed,
-                        name=f"{spec.name}-{parent[:8]}-{template.run_key[:6]}",
+                        seed=seed + ended,
+                        name=name,
                         **common,
                     )
         summary.finished, summary.failed = sink.summary_finished, sink.summary_failed
-        summary.trial_seconds = sink.trial_seconds
+        summary.trial_seconds, summary.resumed = sink.trial_seconds, sink.resumed
         status = "FINISHED"
     finally:
         summary.wall_seconds = time.perf_counter() - start

@@ -90,6 +90,14 @@ def _check_type(key: str, old: Any, new: Any) -> Any:
     )
 
 
+def check_workers(where: str, value: Any) -> int:
+    """``resources.workers``: data-parallel workers per trial (1: a plain trial; N > 1: a Ray
+    Train run of N workers, each with the trial's cpu/gpu)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(f"{where}: resources.workers must be a positive integer, got {value!r}")
+    return value
+
+
 def _parse_value(text: str) -> Any:
     try:
         return yaml.safe_load(text)
@@ -132,9 +140,12 @@ def apply_overrides(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> Exper
             }
         elif key.startswith("resources."):
             name = key.split(".", 1)[1]
-            if name not in ("cpu", "gpu"):
-                raise SpecError(f"--set {key}: resources are 'cpu' and 'gpu'")
-            resources[name] = float(_check_type(key, 1.0, value))
+            if name not in ("cpu", "gpu", "workers"):
+                raise SpecError(f"--set {key}: resources are 'cpu', 'gpu' and 'workers'")
+            if name == "workers":
+                resources[name] = check_workers(f"--set {key}", value)
+            else:
+                resources[name] = float(_check_type(key, 1.0, value))
         elif key in ("folds",):
             changes[key] = _check_type(key, (), value)
         elif key in fields:
@@ -145,7 +156,7 @@ def apply_overrides(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> Exper
             grid[key] = _check_type(key, (), value)
         else:
             valid = sorted(
-                {"seeds", "folds", "resources.cpu", "resources.gpu"}
+                {"seeds", "folds", "resources.cpu", "resources.gpu", "resources.workers"}
                 | (fields - {"grid", "resources"})
                 | set(params)
                 | {f"grid.{g}" for g in grid}
@@ -192,6 +203,8 @@ def load_spec_file(path: Path) -> ExperimentSpec:
     if missing:
         raise SpecError(f"spec file {path}: missing required fields {sorted(missing)}")
     data["grid"] = {k: tuple(v) for k, v in (data.get("grid") or {}).items()}
+    if "workers" in (data.get("resources") or {}):
+        check_workers(f"spec file {path}", data["resources"]["workers"])
     for key in ("seeds", "folds"):
         if key in data:
             data[key] = tuple(data[key])

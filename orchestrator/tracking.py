@@ -304,6 +304,34 @@ class Tracker:
         )
         return run if isinstance(run, str) else run.info.run_id
 
+    def adopt_child(self, parent_id: str, run_key: str) -> tuple[str, int, set[str]] | None:
+        """The unfinished child run a resumed trial continues (one run per trial), moved under
+        ``parent_id`` and RUNNING again: its id, the last epoch it logged and its metric names.
+        None if there is none. A dead driver's parent run still RUNNING is ended KILLED."""
+        df = self.child_runs()
+        if df.empty or "tags.run_key" not in df:
+            return None
+        stale = df[(df["tags.run_key"] == run_key) & (df["status"] != "FINISHED")]
+        if stale.empty:
+            return None
+        row = stale.sort_values("start_time").iloc[-1]
+        for other in stale["run_id"]:
+            if other != row["run_id"]:
+                self._call("delete_run", self.client.delete_run, other)
+        run_id, old_parent = str(row["run_id"]), str(row[f"tags.{PARENT_TAG}"])
+        if old_parent != parent_id:
+            if self._call("get_run", self.client.get_run, old_parent).info.status == "RUNNING":
+                self._call("set_terminated", self.client.set_terminated, old_parent, "KILLED")
+            self._log(run_id, tags={PARENT_TAG: parent_id}, sync=True)
+        if isinstance(row.get("tags.error"), str):
+            self._call("delete_tag", self.client.delete_tag, run_id, "error")
+        self._call("update_run", self.client.update_run, run_id, status="RUNNING")
+        history = self._call("get_metric_history", self.client.get_metric_history, run_id, "epoch")
+        names = {
+            k.split(".", 1)[1] for k, v in row.items() if k.startswith("metrics.") and pd.notna(v)
+        }
+        return run_id, max((int(m.step) for m in history), default=0), names
+
     def _drop_stale(self, run_key: str) -> None:
         df = self.child_runs()
         if df.empty or "tags.run_key" not in df:

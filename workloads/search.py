@@ -33,6 +33,13 @@ Params (plain JSON; defaults in brackets):
 
 Reported epochs: the search's as ``epoch`` 1..search_epochs with ``search_``-prefixed float
 metrics, then the retrain's shifted by ``search_epochs`` so MLflow steps never repeat.
+
+Checkpoints (``data.checkpointing``): the finished search is saved as ``search.json`` (genotype,
+history, trajectory) and every retrain checkpoint carries it beside train_eval's per-epoch
+``state.pt``, so a resumed ``nas_search`` skips a finished search and continues its retrain
+after the saved epoch. A trial killed *during* the search repeats the search: resuming it
+mid-way would need ``pcdarts.search`` to take and return its loop state (supernet weights,
+arch parameters, both optimizers, the splitters' RNGs), which it does not today.
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ from search_spaces.genotypes import (
 )
 from search_spaces.spaces import SearchSpace, make_space
 from search_spaces.supernet import build_supernet
-from workloads import pcdarts
+from workloads import checkpointing, pcdarts
 from workloads.base import WORKLOADS, DataHandle, Report, WorkloadResult
 from workloads.cache import FrameDataset, build_cache
 from workloads.pipeline import PipelineConfig
@@ -314,22 +321,34 @@ def _search_report(report: Report) -> Report:
     return forward
 
 
-def _shifted_report(report: Report, offset: int) -> Report:
-    def forward(metrics: Mapping[str, Any]) -> None:
+def _shifted_report(
+    report: Report, offset: int, extra: Mapping[str, bytes] | None = None
+) -> Report:
+    """Retrain epochs shifted by ``offset``; its checkpoints carry ``extra`` (the search) too."""
+
+    def forward(metrics: Mapping[str, Any], checkpoint: Mapping[str, bytes] | None = None) -> None:
         out = {k: float(v) for k, v in metrics.items()}
         out["epoch"] = float(metrics["epoch"]) + offset
-        report(out)
+        if checkpoint is None:
+            report(out)
+        else:
+            report(out, {**checkpoint, **(extra or {})})
 
     return forward
 
 
 def retrain(
-    genotype: Genotype, params: Mapping[str, Any], data: DataHandle, report: Report, offset: int = 0
+    genotype: Genotype,
+    params: Mapping[str, Any],
+    data: DataHandle,
+    report: Report,
+    offset: int = 0,
+    extra: Mapping[str, bytes] | None = None,
 ) -> WorkloadResult:
     """The shared retrain + evaluate half: ``train_eval`` on the genotype at ``width``."""
     p = _with_defaults(params, genotype.make_space())
     p.update(network=GENOTYPE_NETWORK, genotype=genotype.to_json(indent=None))
-    return train_eval(p, data, _shifted_report(report, offset))
+    return train_eval(p, data, _shifted_report(report, offset, extra))
 
 
 def run_search(
@@ -368,10 +387,21 @@ def _trajectory(result: pcdarts.SearchResult, space: SearchSpace) -> dict[str, A
 def nas_search(params: dict[str, Any], data: DataHandle, report: Report) -> WorkloadResult:
     """Search on train, derive the genotype, retrain it at ``width`` and evaluate dev/test."""
     start = time.perf_counter()
-    result, space, search_info = run_search(params, data, report)
-    search_seconds = time.perf_counter() - start
+    saved = checkpointing.saved_search(data)
+    if saved is None:
+        result, space, search_info = run_search(params, data, report)
+        search_seconds = time.perf_counter() - start
+    else:  # resumed after its search: only the retrain is left
+        result, search_info, search_seconds = saved
+        space = space_from_params(params)
+        start -= search_seconds
+    extra = {
+        checkpointing.SEARCH_FILE: checkpointing.search_state(result, search_info, search_seconds)
+    }
+    if saved is None and data.checkpointing:
+        report({}, extra)  # a checkpoint between epochs: the search is done
     offset = len(result.history)
-    out = retrain(result.genotype, params, data, report, offset=offset)
+    out = retrain(result.genotype, params, data, report, offset=offset, extra=extra)
     out.artifacts["arch_trajectory.json"] = json.dumps(_trajectory(result, space)).encode()
     out.info.update(search_info)
     out.info.update(
@@ -383,6 +413,8 @@ def nas_search(params: dict[str, Any], data: DataHandle, report: Report) -> Work
     )
     if result.collapse:
         out.info["search_collapse"] = result.collapse
+    if saved is not None:
+        out.info["resumed_after_search"] = True
     return out
 
 

@@ -9,6 +9,7 @@ scalar (``ce``) head is trained with BCE on the video label and scored by ``sigm
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import random
@@ -28,6 +29,7 @@ from search_spaces.discrete import build_network, count_flops
 from search_spaces.draw import draw_genotype
 from search_spaces.genotypes import Genotype
 from search_spaces.nets import NETWORKS, count_parameters
+from workloads import checkpointing, distributed
 from workloads.base import SCORE_COLUMNS, WORKLOADS, DataHandle, Report, WorkloadResult
 from workloads.cache import FrameDataset, build_cache
 from workloads.losses import map_loss, map_score
@@ -140,6 +142,20 @@ def load_fold(data: DataHandle) -> Fold:
     raise KeyError(f"protocol {data.protocol!r} has no fold {data.fold!r}")
 
 
+def threshold_of(params: dict[str, Any], fold: Fold) -> str | float:
+    """The trial's ``threshold_policy`` param (``fold``/absent: the fold's own policy)."""
+    policy = params.get("threshold_policy", "fold")
+    policy = fold.threshold_policy if policy in ("fold", None) else policy
+    if policy in ("dev_eer", "test_eer"):
+        return policy
+    try:
+        return float(policy)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"threshold_policy={policy!r}; expected fold, dev_eer, test_eer or a number"
+        ) from None
+
+
 def score_videos(
     model: nn.Module, ds: FrameDataset, loss: str, device: torch.device, split: str
 ) -> pd.DataFrame:
@@ -164,7 +180,9 @@ def score_videos(
     )[SCORE_COLUMNS]
 
 
-def _train_epoch(model, loader, opt, loss_kind, device, epoch) -> float:
+def _train_epoch(model, loader, opt, loss_kind, device, epoch) -> tuple[float, int]:
+    """One pass over ``loader``: the mean loss over all workers' samples, and this worker's
+    sample count (DDP averages the gradients; the loss is averaged here for the report)."""
     model.train()
     total, n = 0.0, 0
     for images, maps, labels, _vidx in loader:
@@ -177,47 +195,80 @@ def _train_epoch(model, loader, opt, loss_kind, device, epoch) -> float:
         opt.step()
         total += loss.item() * len(images)
         n += len(images)
-    return total / max(n, 1)
+    loss_sum, count = distributed.sum_over_workers(total, n)
+    return loss_sum / max(count, 1), n
 
 
 @WORKLOADS.register("train_eval")
-def train_eval(params: dict[str, Any], data: DataHandle, report: Report) -> WorkloadResult:
+def train_eval(params: dict[str, Any], data: DataHandle, report: Report) -> WorkloadResult | None:
+    """Under ``torch.distributed`` every worker trains a DDP replica on its shard of the train
+    split (see ``workloads.distributed``); rank 0 alone scores dev/test and returns the result,
+    the other ranks return None."""
     gen = seed_everything(int(params.get("seed", 0)))
-    device = device_for_trial()
+    device = distributed.worker_device(device_for_trial())
     loss_kind = params.get("loss", "binary")
     fold = load_fold(data)
     model = build_model(params)
     cfg = pipeline_config(params, map_size_of(model, int(params["input_size"])))
     cost = model_cost(model, int(params["input_size"]))
     model.to(device)
-    cache = build_cache(pd.concat([fold.train, fold.dev, fold.test]), cfg, data.cache_root)
-    train_ds = FrameDataset(cache, fold.train, augment=bool(params.get("augment", False)))
+    limit = int(fold.train_frame_limit or 0)  # e.g. SiW P1: train on each video's first frames
+    whole = [fold.dev, fold.test] if limit else [fold.train, fold.dev, fold.test]
+    cache = build_cache(pd.concat(whole), cfg, data.cache_root)
+    train_cache = cache
+    if limit:
+        limited = dataclasses.replace(cfg, frame_limit=limit)
+        train_cache = build_cache(fold.train, limited, data.cache_root)
+    train_ds = FrameDataset(train_cache, fold.train, augment=bool(params.get("augment", False)))
     dev_ds = FrameDataset(cache, fold.dev) if len(fold.dev) else None
     test_ds = FrameDataset(cache, fold.test)
-    loader = DataLoader(
-        train_ds, batch_size=int(params["batch_size"]), shuffle=True, generator=gen, drop_last=False
-    )
+    seed = int(params.get("seed", 0))
+    loader = distributed.train_loader(train_ds, int(params["batch_size"]), gen, seed)
+    trainer = distributed.wrap_model(model, device)  # DDP when distributed; shares model's params
     opt = torch.optim.Adam(
         model.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"])
     )
     step = int(params.get("lr_step", 0))
     sched = torch.optim.lr_scheduler.StepLR(opt, step, gamma=0.5) if step > 0 else None
     dev_scores = None
-    start = time.perf_counter()
-    for epoch in range(1, int(params["epochs"]) + 1):
-        train_loss = _train_epoch(model, loader, opt, loss_kind, device, epoch)
+    samples = 0
+    # A resumed trial continues after its checkpoint's epoch (see workloads.checkpointing).
+    stateful = {"model": model, "opt": opt, "sched": sched}
+    state = checkpointing.load_state(data)
+    first = checkpointing.restore(state, stateful, gen) + 1 if state else 1
+    start = time.perf_counter() - (float(state.get("train_seconds", 0.0)) if state else 0.0)
+    for epoch in range(first, int(params["epochs"]) + 1):
+        distributed.set_epoch(loader, epoch)
+        train_loss, seen = _train_epoch(trainer, loader, opt, loss_kind, device, epoch)
+        samples += seen
         if sched:
             sched.step()
         metrics = {"epoch": epoch, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"]}
-        if dev_ds is not None:
+        if dev_ds is not None and distributed.is_main():
             dev_scores = score_videos(model, dev_ds, loss_kind, device, "dev")
             dev = compute_metrics(dev_scores, threshold="test_eer")
             metrics.update({"dev_eer": dev["eer"], "dev_auc": dev["auc"]})
         metrics["elapsed_s"] = time.perf_counter() - start
-        report(metrics)
+        if checkpointing.due(data, params, epoch) and distributed.is_main():
+            seconds = metrics["elapsed_s"]
+            blob = checkpointing.save_state(epoch, stateful, gen, train_seconds=seconds)
+            report(metrics, {checkpointing.STATE_FILE: blob})
+        else:
+            report(metrics)
+    if distributed.is_distributed():
+        workers = distributed.gather(
+            {
+                "rank": distributed.rank(),
+                "train_samples": samples,
+                "params_digest": distributed.params_digest(model),
+            }
+        )
+        if not distributed.is_main():
+            return None  # rank 0 scores dev/test and returns the trial's result
+    if dev_scores is None and dev_ds is not None:  # resumed after the last epoch
+        dev_scores = score_videos(model, dev_ds, loss_kind, device, "dev")
     test_scores = score_videos(model, test_ds, loss_kind, device, "test")
-    policy = fold.threshold_policy
-    threshold: str | float = policy if policy in ("dev_eer", "test_eer") else float(policy)
+    threshold = threshold_of(params, fold)
     m = compute_metrics(test_scores, dev_scores, threshold=threshold)
     final = {f"test_{k}": float(m[k]) for k in TEST_METRICS}
     final["threshold"] = float(m["threshold"])
@@ -236,6 +287,10 @@ def train_eval(params: dict[str, Any], data: DataHandle, report: Report) -> Work
         "pipeline": cfg.key(),
         "train_seconds": time.perf_counter() - start,
     }
+    if state:
+        info["resumed_from_epoch"] = first - 1
+    if distributed.is_distributed():
+        info.update({"world_size": distributed.world_size(), "workers": workers})
     genotype = genotype_of(params)
     if genotype is not None:
         artifacts["genotype.json"] = genotype.to_json().encode()

@@ -69,6 +69,11 @@ def test_run_keys_are_stable_and_sensitive() -> None:
     # the preset name alone does not change what a trial computes
     renamed = with_preset(spec, "smoke")
     assert expand_jobs(renamed, ["p1"], "data-a")[0].run_key == jobs[0].run_key
+    # where a trial runs does not change its result; data-parallel training does
+    more_cpus = apply_overrides(spec, {"resources.cpu": "2"})
+    assert expand_jobs(more_cpus, ["p1"], "data-a")[0].run_key == jobs[0].run_key
+    two_workers = apply_overrides(spec, {"resources.workers": "2"})
+    assert expand_jobs(two_workers, ["p1"], "data-a")[0].run_key != jobs[0].run_key
 
 
 def test_registry_miss_lists_names() -> None:
