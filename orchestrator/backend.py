@@ -35,20 +35,26 @@ import ray
 from ray import tune
 
 from orchestrator.jobs import Job
-
-FINAL = "final"
-ERROR = "error"
-#: A report that only saves state between epochs (empty metrics with a checkpoint).
-CHECKPOINT = "checkpoint"
-#: Files of a Tune checkpoint the backend owns: the final result, and the trial's last metrics
-#: (so a resumed trial's objective is right); workload files must not use these names.
-RESULT_FILE, TRIAL_FILE = "result.json", "trial.json"
-#: How often (seconds) the driver saves Tune's experiment state: what a killed driver's restore
-#: sees. Tune's default ("auto", at least 10 s) would rerun more of what finished just before.
-STATE_SAVE_SECONDS = "5"
-#: Written into an experiment's directory when every trial ended (finished or an application
-#: failure): nothing there is left to restore, the next run starts a new experiment.
-COMPLETE_FILE = "orchestrator-complete"
+from orchestrator.trials import (
+    CHECKPOINT,
+    DRIVER_RESOURCES,
+    ERROR,
+    FINAL,
+    RESULT_FILE,
+    SAMPLE_PREFIX,
+    STATE_SAVE_SECONDS,
+    TRIAL_FILE,
+    DefineByRun,
+    forget,
+    is_complete,
+    mark_complete,
+    read_files,
+    train_run_name,
+    train_slots,
+    trial_ctx,
+    write_files,
+    write_result,
+)
 
 
 class TrialEvents(Protocol):
@@ -82,9 +88,6 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 def cluster_resources() -> dict[str, float]:
     return dict(ray.cluster_resources())
-
-
-SAMPLE_PREFIX = "arch."
 
 
 def _node_id() -> str:
@@ -128,8 +131,7 @@ def _trial(config: dict[str, Any]) -> None:
             tune.report(payload)
             return
         with tempfile.TemporaryDirectory() as tmp:
-            for name, blob in {**checkpoint, TRIAL_FILE: json.dumps(last).encode()}.items():
-                (Path(tmp) / name).write_bytes(blob)
+            write_files({**checkpoint, TRIAL_FILE: json.dumps(last).encode()}, tmp)
             tune.report(payload, checkpoint=tune.Checkpoint.from_directory(tmp))
 
     data = DataHandle(
@@ -152,7 +154,7 @@ def _trial(config: dict[str, Any]) -> None:
     objective = float(last.get("dev_eer", float("nan")))
     result.info["objective"] = objective  # kept in result.json for a resumed trial's re-report
     with tempfile.TemporaryDirectory() as tmp:
-        _write_result(result, Path(tmp))
+        write_result(result, Path(tmp), _node_id())
         tune.report(
             {"kind": FINAL, "metrics": dict(result.metrics), "objective": objective},
             checkpoint=tune.Checkpoint.from_directory(tmp),
@@ -164,7 +166,7 @@ def _checkpoint_files(checkpoint: tune.Checkpoint | None) -> dict[str, bytes] | 
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as path:
-        return {p.name: p.read_bytes() for p in Path(path).iterdir() if p.is_file()}
+        return read_files(path)
 
 
 def _report_final_again(files: Mapping[str, bytes]) -> None:
@@ -172,41 +174,14 @@ def _report_final_again(files: Mapping[str, bytes]) -> None:
     result = json.loads(files[RESULT_FILE])
     objective = float(result.get("info", {}).get("objective", float("nan")))
     with tempfile.TemporaryDirectory() as tmp:
-        for name, blob in files.items():
-            (Path(tmp) / name).write_bytes(blob)
+        write_files(files, tmp)
         tune.report(
             {"kind": FINAL, "metrics": result["metrics"], "objective": objective},
             checkpoint=tune.Checkpoint.from_directory(tmp),
         )
 
 
-def _write_result(result, out: Path) -> None:
-    """A trial's final result as files: ``scores.parquet``, the artifacts, ``result.json``."""
-    result.scores.to_parquet(out / "scores.parquet", index=False)
-    for name, blob in result.artifacts.items():
-        (out / name).write_bytes(blob)
-    (out / "result.json").write_text(
-        json.dumps(
-            {"metrics": result.metrics, "info": {**result.info, "node_id": _node_id()}},
-            default=str,
-            indent=1,
-        )
-    )
-
-
 # --- data-parallel trials: a Ray Train run inside the Tune trial ------------------------------
-
-#: What a multi-worker trial's Tune function reserves: it only drives and waits for its Train
-#: workers (which reserve the spec's cpu/gpu each), so no CPU -- a fractional CPU would make
-#: N workers x 1 CPU unschedulable on an N-CPU machine -- and a little memory, because Tune
-#: needs a non-empty request.
-DRIVER_RESOURCES = {"cpu": 0.0, "memory": 256 * 1024**2}
-
-
-def _train_run_name(experiment: str, job: Job, trial_id: str) -> str:
-    """The Train run's name under the Tuner's storage path: stable across Tune's retries of the
-    trial (same trial id), so a retried trial finds the run's checkpoints; never a timestamp."""
-    return f"{experiment}_{job.run_key}_{trial_id}"
 
 
 def _train_trial(job: Job, ctx: dict[str, Any]) -> None:
@@ -236,7 +211,7 @@ def _train_trial(job: Job, ctx: dict[str, Any]) -> None:
             resources_per_worker={"CPU": cpu, **({"GPU": gpu} if gpu > 0 else {})},
         ),
         run_config=ray.train.RunConfig(
-            name=_train_run_name(context.get_experiment_name(), job, context.get_trial_id()),
+            name=train_run_name(context.get_experiment_name(), job.run_key, context.get_trial_id()),
             storage_path=ctx.get("storage_path"),
             # No Train-level retries: an application error must end the trial, and Tune already
             # retries infrastructure faults (max_failures) by re-running this function.
@@ -303,7 +278,7 @@ def _train_worker(config: dict[str, Any]) -> None:
         raise RuntimeError(f"workload {job.workload!r} returned no result on rank 0")
     result.info["objective"] = float(last.get("dev_eer", float("nan")))  # dev only, as _trial
     with tempfile.TemporaryDirectory() as tmp:
-        _write_result(result, Path(tmp))
+        write_result(result, Path(tmp), _node_id())
         ray.train.report(
             {"kind": FINAL, "rank": rank}, checkpoint=ray.train.Checkpoint.from_directory(tmp)
         )
@@ -329,23 +304,14 @@ def _application_error(exc: Exception) -> str | None:
     return f"{type(own[rank]).__name__}: {own[rank]}"[:4000]
 
 
-def _train_slots(cpu: float, gpu: float, workers: int) -> int | None:
-    """How many multi-worker trials fit the cluster at once (Tune's ``max_concurrent_trials``):
-    drivers reserve no CPU, so Tune would otherwise start every trial's driver at once, each
-    waiting for its workers. The autoscaler's maximum counts where Ray reports it."""
-    now = dict(ray.cluster_resources())
-    try:  # the largest size the autoscaler may grow to (None on a fixed or local cluster)
+def _max_resources() -> dict[str, float]:
+    """The largest size the autoscaler may grow the cluster to ({} on a fixed or local one)."""
+    try:
         from ray._private.state import state
 
-        most = state.get_max_resources_from_cluster_config() or {}
+        return dict(state.get_max_resources_from_cluster_config() or {})
     except Exception:  # noqa: BLE001 - an internal API: fall back to the current size
-        most = {}
-    slots = [
-        int(max(float(now.get(name, 0)), float(most.get(name, 0))) // (per * workers))
-        for name, per in (("CPU", cpu), ("GPU", gpu))
-        if per > 0
-    ]
-    return max(1, min(slots)) if slots else None
+        return {}
 
 
 class _Bridge(tune.Callback):
@@ -450,19 +416,6 @@ def _error_text(trial) -> str:
     return "trial failed (see the Ray logs)"
 
 
-def _trial_ctx(
-    ctx: dict[str, Any], resources: Mapping[str, float], storage_path: str | None
-) -> dict[str, Any]:
-    """What a trial knows of its resources: threads per process, and for a multi-worker trial
-    the per-worker cpu/gpu, the worker count and the storage its Train run shares with Tune."""
-    cpu, gpu = float(resources.get("cpu", 1)), float(resources.get("gpu", 0))
-    out = {**ctx, "threads": max(1, cpu), "cpu": cpu, "gpu": gpu}
-    workers = int(resources.get("workers", 1))
-    if workers > 1:
-        out.update({"workers": workers, "storage_path": storage_path})
-    return out
-
-
 def _tuner(
     trainable_space: dict[str, Any] | None,
     events: TrialEvents,
@@ -475,11 +428,13 @@ def _tuner(
     tune_config: dict[str, Any],
 ) -> tune.Tuner:
     _tune_env()
-    ctx = _trial_ctx(ctx, resources, storage_path)
+    ctx = trial_ctx(ctx, resources, storage_path)
     if int(ctx.get("workers", 1)) > 1 and not tune_config.get("max_concurrent_trials"):
-        slots = _train_slots(ctx["cpu"], ctx["gpu"], int(ctx["workers"]))
+        slots = train_slots(
+            dict(ray.cluster_resources()), _max_resources(), ctx["cpu"], ctx["gpu"], ctx["workers"]
+        )
         tune_config = {**tune_config, "max_concurrent_trials": slots}
-    _forget(storage_path, name)  # a new experiment under this name replaces any old state
+    forget(experiment_path(storage_path, name))  # a new experiment replaces any old state
     return tune.Tuner(
         _trainable(ctx),
         param_space=trainable_space(ctx) if trainable_space else None,
@@ -525,39 +480,14 @@ def experiment_path(storage_path: str | None, name: str) -> str:
     return f"{root.rstrip('/')}/{name}"
 
 
-def _storage(storage_path: str | None, name: str):
-    """(pyarrow filesystem, path) of experiment ``name``: a local folder or a URI (s3://...)."""
-    import pyarrow.fs
-
-    return pyarrow.fs.FileSystem.from_uri(experiment_path(storage_path, name))
-
-
-def _forget(storage_path: str | None, name: str) -> None:
-    """Delete experiment ``name``'s Tune state and checkpoints, if any."""
-    import pyarrow.fs
-
-    fs, path = _storage(storage_path, name)
-    if fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
-        fs.delete_dir(path)
-
-
 def _fit(tuner: tune.Tuner, storage_path: str | None, name: str):
     """``tuner.fit()``; marks the experiment complete when no trial is left unfinished or
     errored (a Ctrl-C'd or errored experiment stays restorable)."""
     grid = tuner.fit()
     ended = (FINAL, ERROR)
     if all(r.error is None and (r.metrics or {}).get("kind") in ended for r in grid):
-        fs, path = _storage(storage_path, name)
-        with fs.open_output_stream(f"{path}/{COMPLETE_FILE}") as out:
-            out.write(b"every trial ended\n")
+        mark_complete(experiment_path(storage_path, name))
     return grid
-
-
-def _complete(storage_path: str | None, name: str) -> bool:
-    import pyarrow.fs
-
-    fs, path = _storage(storage_path, name)
-    return fs.get_file_info(f"{path}/{COMPLETE_FILE}").type != pyarrow.fs.FileType.NotFound
 
 
 def resume_experiment(
@@ -581,10 +511,10 @@ def resume_experiment(
     """
     _tune_env()
     path = experiment_path(storage_path, name)
-    if not tune.Tuner.can_restore(path) or _complete(storage_path, name):
+    if not tune.Tuner.can_restore(path) or is_complete(path):
         return None
     ctx = {"data_root": str(data_root), "cache_root": str(cache_root)}
-    trainable = _trainable(_trial_ctx(ctx, resources, storage_path))
+    trainable = _trainable(trial_ctx(ctx, resources, storage_path))
     restoring: dict[str, Any] = {"events": events, "bridge": None}
     _RESTORING[name] = restoring
     # Tune warns of every trial that never started ("could not fetch metrics"): expected here.
@@ -649,19 +579,6 @@ def run_trials(
     return time.perf_counter() - start
 
 
-class _DefineByRun:
-    """Optuna's define-by-run space: one categorical per choice; the job rides along as constants
-    (a class, not a closure, because Tune pickles its searcher)."""
-
-    def __init__(self, choices: dict[str, list], constants: dict[str, Any]) -> None:
-        self.choices, self.constants = choices, constants
-
-    def __call__(self, trial) -> dict[str, Any]:
-        for key, options in self.choices.items():
-            trial.suggest_categorical(SAMPLE_PREFIX + key, list(options))
-        return self.constants
-
-
 def run_sampled(
     template: Job,
     choices: Mapping[str, list],
@@ -691,11 +608,11 @@ def run_sampled(
     ctx = {"data_root": str(data_root), "cache_root": str(cache_root)}
     constants = {
         "job": template.to_dict(),
-        "ctx": _trial_ctx(ctx, resources, storage_path),
+        "ctx": trial_ctx(ctx, resources, storage_path),
     }
 
     searcher = OptunaSearch(
-        space=_DefineByRun(dict(choices), constants),
+        space=DefineByRun(dict(choices), constants),
         metric="objective",
         mode="min",
         sampler=samplers[algorithm](seed=seed),

@@ -72,13 +72,14 @@ GENOTYPE_RUN_PREFIX = "mlflow:"
 def resolve_network(spec: ExperimentSpec, tracking_uri: str) -> ExperimentSpec:
     """Replace a ``genotype`` reference (file or MLflow run) by the genotype's JSON text.
 
-    The job then retrains ``network="genotype"``; ``genotype_source`` keeps the reference for
-    tables. The genotype is validated against its space here, before any trial starts.
+    The job then retrains ``network="genotype"`` at twice the search width (``width=2``, the
+    search's ``C`` recorded in the genotype); ``genotype_source`` keeps the reference for tables. The genotype is validated against its space here, before any trial starts.
     """
     ref = spec.params.get("genotype")
     if ref is None or str(ref).lstrip().startswith("{"):
         return spec
     from search_spaces.genotypes import Genotype, GenotypeError, validate_genotype
+    from workloads.train_eval import RETRAIN_WIDTH
 
     ref = str(ref)
     if ref.startswith(GENOTYPE_RUN_PREFIX):
@@ -103,6 +104,7 @@ def resolve_network(spec: ExperimentSpec, tracking_uri: str) -> ExperimentSpec:
         "network": "genotype",
         "genotype": genotype.to_json(indent=None),
         "genotype_source": ref,
+        "width": RETRAIN_WIDTH,  # the papers retrain a searched cell at twice its search width
     }
     grid = {k: v for k, v in spec.grid.items() if k != "network"}
     return dataclasses.replace(spec, params=params, grid=grid)

@@ -106,3 +106,30 @@ def test_nas_fas_space_smoke(smoke_root: Path, local_ray, tmp_path: Path) -> Non
         ],
     )
     assert rep.exit_code == 0 and "SD-CD-CDP-Att" in rep.output and "FLOPs (G)" in rep.output
+
+    # A searched architecture flows straight into a protocol: its MLflow run id is the network.
+    searched = next(r for r in children if r.data.params["variant"] == "S-CD-CDP")
+    protocol = runner.invoke(
+        app,
+        [
+            "run",
+            "protocol_siw",
+            "--preset",
+            "smoke",
+            "--tracking-uri",
+            uri,
+            "--set",
+            f"genotype=mlflow:{searched.info.run_id}",
+            "--set",
+            "folds=[p3_print_to_replay]",
+        ],
+    )
+    assert protocol.exit_code == 0, protocol.output
+    (retrain,) = _children(MlflowClient(uri), "protocol_siw")
+    assert retrain.info.status == "FINISHED"
+    assert retrain.data.params["network"] == "genotype"
+    assert retrain.data.params["genotype_source"] == f"mlflow:{searched.info.run_id}"
+    path = MlflowClient(uri).download_artifacts(
+        searched.info.run_id, "genotype.json", str(tmp_path)
+    )
+    assert json.loads(retrain.data.params["genotype"]) == json.loads(Path(path).read_text())
