@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--experiment", default="ablation_cdc_theta")
     ap.add_argument("--preset", default="smoke")
     ap.add_argument("--cpus", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], help="KEY=VALUE spec override")
     args = ap.parse_args()
     os.environ.setdefault("FAS_HOME", str(Path.home() / ".cache" / "fas-orchestrator"))
 
@@ -34,9 +35,12 @@ def main() -> None:
     from orchestrator.experiments import resolve_experiment
     from orchestrator.runner import run_experiment
     from orchestrator.settings import resolve_cache_root, resolve_data_root
+    from orchestrator.specs import apply_overrides, parse_set_options
 
     console = Console(quiet=True)
-    spec = resolve_experiment(args.experiment, args.preset)
+    spec = apply_overrides(
+        resolve_experiment(args.experiment, args.preset), parse_set_options(args.set)
+    )
     t0 = time.perf_counter()
     root = resolve_data_root(None, spec.data_size)
     data_s = time.perf_counter() - t0
@@ -74,7 +78,8 @@ def main() -> None:
         ("    orchestration overhead (Tune wall - ideal)", overhead),
         ("second identical run (all reused)", rerun_s),
     ]
-    print(f"\n{args.experiment} --preset {args.preset}: {n} trials on {args.cpus} CPUs")
+    sets = "".join(f" --set {s}" for s in args.set)
+    print(f"\n{args.experiment} --preset {args.preset}{sets}: {n} trials on {args.cpus} CPUs")
     for name, secs in rows:
         print(f"  {name:<50s} {secs:8.1f} s")
     print(

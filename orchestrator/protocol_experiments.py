@@ -12,34 +12,15 @@ import dataclasses
 import json
 from pathlib import Path
 
-from orchestrator.experiments import _CDCN_PARAMS, EXPERIMENTS
+from orchestrator.experiments import _ABLATION_PRESETS, _CDCN_PARAMS, EXPERIMENTS
 from orchestrator.specs import ExperimentSpec, SpecError
 
-#: Presets scale data, width and epochs; ``resources.workers`` > 1 trains each job with Ray Train.
+#: The ablations' presets (CDCN at width 1/8); a smoke protocol job samples one frame per video
+#: because a fan-out has many folds. ``resources.workers`` > 1 trains each job with Ray Train.
 _PRESETS = {
-    "smoke": {
-        "data_size": "smoke",
-        "width": 0.125,
-        "input_size": 32,
-        "frames_per_video": 1,
-        "epochs": 1,
-        "batch_size": 32,
-        "lr": 1e-3,
-        "lr_step": 0,
-        "seeds": 1,
-    },
-    "quick": {
-        "data_size": "quick",
-        "width": 0.125,
-        "input_size": 48,
-        "frames_per_video": 2,
-        "epochs": 6,
-        "batch_size": 32,
-        "lr": 2e-3,
-        "lr_step": 0,
-        "seeds": 2,
-    },
-    "paper": {"data_size": "paper", "seeds": 1, "resources.gpu": 1, "resources.cpu": 4},
+    "smoke": {**_ABLATION_PRESETS["smoke"], "frames_per_video": 1},
+    "quick": {**_ABLATION_PRESETS["quick"], "seeds": 2},
+    "paper": _ABLATION_PRESETS["paper"],
 }
 
 PROTOCOL_EXPERIMENTS = {
