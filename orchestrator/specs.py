@@ -49,10 +49,12 @@ class ExperimentSpec:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
 
     def n_trials(self, n_folds: int = 1) -> int:
-        n = len(self.seeds) * max(n_folds, 1)
+        """Grid points x seeds x folds (``folds`` when the spec picks some), plus the sampled
+        trials: ``sampling.num_samples`` per fold and grid point."""
+        points = len(self.folds) if self.folds else max(n_folds, 1)
         for values in self.grid.values():
-            n *= len(values)
-        return n
+            points *= len(values)
+        return points * len(self.seeds) + points * int(self.sampling.get("num_samples", 0))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -152,6 +152,10 @@ class SiwProtocol(ManifestProtocol):
     frame_limit: int = 60
     datasets: tuple[str, ...] = ("siw",)
 
+    @property
+    def n_folds(self) -> int:
+        return {1: 1, 2: 4, 3: 2}[self.part]
+
     def make_folds(self, manifests):
         m = manifests["siw"]
         train_all, dev_all = train_dev(m)
@@ -200,6 +204,7 @@ class OcimLodo(ManifestProtocol):
     Fold names follow the papers' ``O&C&I to M`` as ``OCI_to_M``."""
 
     datasets: tuple[str, ...] = tuple(OCIM.values())
+    n_folds: int = 4
 
     def make_folds(self, manifests):
         folds = []
@@ -224,6 +229,10 @@ class CimLoto(ManifestProtocol):
 
     datasets: tuple[str, ...] = tuple(CIM_TYPES)
     types: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=lambda: CIM_TYPES)
+
+    @property
+    def n_folds(self) -> int:
+        return sum(len(groups) for groups in self.types.values())
 
     def make_folds(self, manifests):
         folds = []
@@ -260,6 +269,7 @@ class SiwmLoto(ManifestProtocol):
 
     datasets: tuple[str, ...] = ("siw_m",)
     test_fraction: float = 0.4
+    n_folds: int = len(SIWM_TYPES)
 
     def _last(self, subjects) -> set:
         subjects = sorted(subjects)
@@ -293,6 +303,7 @@ class Cdct(ManifestProtocol):
     """Cross-dataset cross-type: train OULU-NPU + SiW (print, replay), test each 3D-mask set."""
 
     datasets: tuple[str, ...] = ("oulu_npu", "siw", *CDCT_TARGETS)
+    n_folds: int = len(CDCT_TARGETS)
 
     def make_folds(self, manifests):
         parts = [train_dev(manifests[d]) for d in ("oulu_npu", "siw")]
@@ -314,6 +325,10 @@ class Union:
     @property
     def datasets(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(d for p in self.parts for d in PROTOCOLS.get(p).datasets))
+
+    @property
+    def n_folds(self) -> int:
+        return sum(PROTOCOLS.get(p).n_folds for p in self.parts)
 
     def folds(self, data_root: Path) -> list[Fold]:
         folds = [f for p in self.parts for f in PROTOCOLS.get(p).folds(data_root)]

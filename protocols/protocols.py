@@ -36,13 +36,15 @@ class FoldProtocol(Protocol):
     name: str
     datasets: tuple[str, ...]
     description: str
+    n_folds: int  # on the published datasets, for planning (``folds`` is the truth)
 
     def folds(self, data_root: Path) -> list[Fold]: ...
 
 
 PROTOCOLS: Registry[FoldProtocol] = Registry(
     "protocol",
-    "Protocol objects with ``name``, ``datasets`` (dataset names they read), ``description`` and "
+    "Protocol objects with ``name``, ``datasets`` (dataset names they read), ``description``, "
+    "``n_folds`` (on the published datasets) and "
     "``folds(data_root) -> list[Fold]``; fold names are unique within a protocol.",
 )
 
@@ -88,6 +90,11 @@ class OuluProtocol:
     leave_one_phone_out: bool = False
     threshold_policy: str = "dev_eer"
     datasets: tuple[str, ...] = (OULU,)
+
+    @property
+    def n_folds(self) -> int:
+        """Folds on the published dataset (six phones); ``folds`` counts what a data root has."""
+        return 6 if self.leave_one_phone_out else 1
 
     @staticmethod
     def _select(

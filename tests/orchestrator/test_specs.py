@@ -111,3 +111,15 @@ def test_variants_are_named_bundles_of_params() -> None:
     base = resolve_experiment("nas_baseline_space", "smoke")
     heads = {j.params["variant"]: j.params["head"] for j in expand_jobs(base, ["p1"], "d")}
     assert heads["S-Van-CE"] == "ce" and heads["SD-CD-DP"] == "map" and len(heads) == 8
+
+
+def test_trial_counts_include_folds_and_sampled_trials() -> None:
+    from protocols.protocols import PROTOCOLS
+
+    ri = resolve_experiment("ri_random_sampling", "smoke")
+    assert ri.n_trials() == 4 + 4 * 2  # four NAS trials, two random samples per space
+    siwm = resolve_experiment("protocol_siwm_loto", "quick")
+    assert siwm.n_trials(PROTOCOLS.get("siwm_loto").n_folds) == 13 * 2
+    assert resolve_experiment("meta_nas_siwm", "smoke").n_trials(13) == 3  # one fold picked
+    expected = {"oulu_npu": 14, "siw": 7, "ocim_lodo": 4, "cim_loto": 9, "cdct": 3}
+    assert {p: PROTOCOLS.get(p).n_folds for p in expected} == expected
