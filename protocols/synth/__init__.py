@@ -1,11 +1,13 @@
-"""The embedded synthetic face anti-spoofing benchmark (OULU-NPU layout, procedural faces).
+"""The embedded synthetic face anti-spoofing benchmark: procedural faces in the nine datasets'
+own layouts (OULU-NPU, SiW, CASIA-MFSD, Replay-Attack, MSU-MFSD, SiW-M, 3DMAD, HKBU-MARs,
+CASIA-SURF 3DMask).
 
 Live faces are shaded 3D height fields that move non-rigidly; prints and replays are planar
 instruments carrying the artefacts of how they are made (halftone, paper, subpixels, flicker,
-glare); six simulated phones and three sessions vary the capture. See ``generate`` and
-``ensure_root``; ``render_video`` is the deterministic frame function behind them.
-``render_clip(ClipSpec(...))`` renders one clip of any of the nine datasets and every attack
-species in ``SPECIES`` (also 3D masks, makeup and printed partial pieces worn on the head).
+glare); masks, makeup and partial pieces are worn on a live head; simulated cameras and rooms vary
+the capture. See ``generate`` and ``ensure_root``; ``render_clip(ClipSpec(...))`` renders one
+clip of any dataset and any species in ``SPECIES`` (``render_video`` is OULU-NPU's frame
+function).
 """
 
 from .clips import SPECIES, ClipSpec, clip_scene, render_clip
