@@ -274,7 +274,7 @@ def test_worker_node_dies_mid_trial_and_the_trial_is_retried_elsewhere(
 
     parent, children = _sweep(client, before)
     assert parent is not None and parent.info.status == "FINISHED"
-    # The retry replays the lost attempt's epochs from scratch; each is logged once.
+    # The retry continues from the lost attempt's last epoch checkpoint; each epoch is logged once.
     _assert_complete(client, children, n=4, epochs=epochs)
     nodes = {c.data.tags["node_id"] for c in children}
     assert victim.node_id not in nodes and stack.head_id not in nodes
@@ -288,7 +288,12 @@ def test_worker_node_dies_mid_trial_and_the_trial_is_retried_elsewhere(
     assert retried_key in {c.data.tags["run_key"] for c in children}
     lost = [r.getMessage() for r in caplog.records if "Tune retries it" in r.getMessage()]
     assert len(lost) == 1 and "node has died" in lost[0], lost
-    print(f"node {victim.node_id[:8]} removed; trial {retried_key} recomputed from scratch")
+    (retried,) = [c for c in children if c.data.tags["run_key"] == retried_key]
+    resumed_from = int(retried.data.tags.get("resumed_from_epoch", "0"))
+    assert 1 <= resumed_from < epochs, retried.data.tags
+    print(
+        f"node {victim.node_id[:8]} removed; trial {retried_key} resumed after epoch {resumed_from}"
+    )
 
 
 def test_tracking_server_outage_loses_no_metric(
