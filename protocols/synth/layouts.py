@@ -16,12 +16,10 @@ real layout are confirmed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from orchestrator.registry import Registry
@@ -29,6 +27,7 @@ from protocols.adapters.common import SYNTHETIC_FACES_DIR
 from protocols.datasets import SYNTHETIC_DEPTH_DIR, eyes_to_box
 
 from .clips import ClipSpec, render_clip
+from .files import eye_lines, write_depth, write_hdf5, write_text, write_video
 from .sizes import LAYOUT_DATASETS, LayoutCounts, SynthSize
 
 #: Annotation formats: SiW ``.face`` (per frame ``x1 y1 x2 y2``), Replay-Attack ``.face``
@@ -88,66 +87,6 @@ def plan(size: SynthSize, dataset: str) -> Plan:
 # Writing
 
 
-def _tmp(path: Path, atomic: bool) -> Path:
-    return path.with_name(f".{path.stem}.tmp{path.suffix}") if atomic else path
-
-
-def _commit(tmp: Path, path: Path, atomic: bool) -> None:
-    if atomic:
-        os.replace(tmp, path)
-
-
-#: Container -> (fourcc, OpenCV backend): intra-frame MJPEG where the container takes it.
-CODECS = {
-    ".avi": ("MJPG", cv2.CAP_OPENCV_MJPEG),
-    ".mov": ("jpeg", cv2.CAP_FFMPEG),
-    ".mp4": ("mp4v", cv2.CAP_FFMPEG),
-}
-
-
-def write_video(path: Path, frames: np.ndarray, fps: float, atomic: bool = True) -> None:
-    """BGR frames (T, H, W, 3) -> a video OpenCV reads back, codec by the file's suffix."""
-    if path.suffix not in CODECS:
-        raise ValueError(f"{path}: no codec for {path.suffix!r}; supported: {', '.join(CODECS)}")
-    fourcc, backend = CODECS[path.suffix]
-    h, w = frames.shape[1:3]
-    tmp = _tmp(path, atomic)
-    code = cv2.VideoWriter_fourcc(*fourcc)
-    writer = cv2.VideoWriter(str(tmp), backend, code, fps, (w, h))
-    if not writer.isOpened():
-        writer = cv2.VideoWriter(str(tmp), code, fps, (w, h))
-    if not writer.isOpened():
-        raise OSError(f"OpenCV cannot write {fourcc} video {tmp}")
-    for frame in frames:
-        writer.write(np.ascontiguousarray(frame))
-    writer.release()
-    _commit(tmp, path, atomic)
-
-
-def write_hdf5(
-    path: Path, frames: np.ndarray, depth: np.ndarray, eyes: np.ndarray, atomic: bool
-) -> None:
-    """A 3DMAD-style HDF5 file: ``Color_Data`` (T, 3, H, W) RGB, ``Depth_Data`` (T, H, W) uint16
-    (11-bit Kinect-like range), ``Eye_Pos`` (T, 4) float: two (x, y) eye centres per frame."""
-    import h5py  # lazy: only 3DMAD needs it
-
-    tmp = _tmp(path, atomic)
-    rgb = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2))
-    with h5py.File(tmp, "w") as fh:
-        fh.create_dataset("Color_Data", data=rgb, compression="gzip", track_times=False)
-        fh.create_dataset(
-            "Depth_Data", data=depth.astype(np.uint16) * 8, compression="gzip", track_times=False
-        )
-        fh.create_dataset("Eye_Pos", data=eyes.astype(np.float64), track_times=False)
-    _commit(tmp, path, atomic)
-
-
-def _write_text(path: Path, text: str, atomic: bool = True) -> None:
-    tmp = _tmp(path, atomic)
-    tmp.write_text(text)
-    _commit(tmp, path, atomic)
-
-
 def annotation_text(kind: str, eyes: np.ndarray) -> str:
     """Per-frame face boxes (from the eyes, the contract's ``eyes_to_box``) in a dataset's format."""
     lines = []
@@ -172,20 +111,15 @@ def write_job(out: Path, job: Job, size: SynthSize, seed: int, atomic: bool = Tr
         text = annotation_text(job.annotation, video.eyes)
     elif path.suffix != ".hdf5":  # no annotation in the real layout: a synthetic eye sidecar
         ann = (root / SYNTHETIC_FACES_DIR / job.rel).with_suffix(".txt")
-        text = "".join(
-            f"{i},{lx},{ly},{rx},{ry}\n" for i, (lx, ly, rx, ry) in enumerate(video.eyes)
-        )
+        text = eye_lines(video.eyes)
     else:
         ann = None
     if ann is not None:
         ann.parent.mkdir(parents=True, exist_ok=True)
-        _write_text(ann, text, atomic)
+        write_text(ann, text, atomic)
     depth = (root / SYNTHETIC_DEPTH_DIR / job.rel).with_suffix(".npz")
     depth.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(depth, atomic)
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, depth=video.depth)
-    _commit(tmp, depth, atomic)
+    write_depth(depth, video.depth, atomic)
 
 
 def write_texts(out: Path, folder: str, texts: dict[str, str], atomic: bool = True) -> None:
@@ -193,7 +127,7 @@ def write_texts(out: Path, folder: str, texts: dict[str, str], atomic: bool = Tr
     for rel, text in texts.items():
         path = out / folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_text(path, text, atomic)
+        write_text(path, text, atomic)
 
 
 def _register_all() -> None:

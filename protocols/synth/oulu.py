@@ -13,8 +13,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import cv2
-import numpy as np
 
+from . import files
 from .render import VideoSpec, render_video
 from .sizes import GENERATOR_VERSION, LAYOUT_DATASETS, SynthSize, resolve_size
 
@@ -66,34 +66,6 @@ def iter_specs(size: SynthSize) -> list[VideoSpec]:
     ]
 
 
-def _tmp(path: Path, atomic: bool) -> Path:
-    return path.with_name(f".{path.stem}.tmp{path.suffix}") if atomic else path
-
-
-def _write_avi(path: Path, frames: np.ndarray, fps: float, atomic: bool) -> None:
-    """MJPG .avi through OpenCV's built-in encoder (deterministic bytes)."""
-    h, w = frames.shape[1:3]
-    tmp = _tmp(path, atomic)
-    fourcc = cv2.VideoWriter_fourcc(*"MJPG")
-    writer = cv2.VideoWriter(str(tmp), cv2.CAP_OPENCV_MJPEG, fourcc, fps, (w, h))
-    if not writer.isOpened():
-        writer = cv2.VideoWriter(str(tmp), fourcc, fps, (w, h))
-    if not writer.isOpened():
-        raise OSError(f"OpenCV cannot write MJPG video {tmp}")
-    for frame in frames:
-        writer.write(np.ascontiguousarray(frame))
-    writer.release()
-    if atomic:
-        os.replace(tmp, path)
-
-
-def _write_text(path: Path, text: str, atomic: bool = True) -> None:
-    tmp = _tmp(path, atomic)
-    tmp.write_text(text)
-    if atomic:
-        os.replace(tmp, path)
-
-
 def write_video(
     root: Path, spec: VideoSpec, size: SynthSize, seed: int, atomic: bool = True
 ) -> None:
@@ -103,15 +75,10 @@ def write_video(
     """
     video = render_video(spec, size, seed)
     folder = root / SPLIT_FOLDERS[spec.split]
-    _write_avi(folder / f"{spec.stem}.avi", video.frames, size.fps, atomic)
-    lines = "".join(f"{i},{lx},{ly},{rx},{ry}\n" for i, (lx, ly, rx, ry) in enumerate(video.eyes))
-    _write_text(folder / f"{spec.stem}.txt", lines, atomic)
+    files.write_video(folder / f"{spec.stem}.avi", video.frames, size.fps, atomic)
+    files.write_text(folder / f"{spec.stem}.txt", files.eye_lines(video.eyes), atomic)
     depth = root / DEPTH_FOLDER / SPLIT_FOLDERS[spec.split] / f"{spec.stem}.npz"
-    tmp = _tmp(depth, atomic)
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, depth=video.depth)
-    if atomic:
-        os.replace(tmp, depth)
+    files.write_depth(depth, video.depth, atomic)
 
 
 Chunk = tuple[str, list]  # ("oulu_npu", [VideoSpec, ...]) or (dataset folder, [layouts.Job, ...])
@@ -237,7 +204,7 @@ def generate(
     text += "\nDatasets written here:\n" + "".join(
         f"  {v}\n" for k, v in LAYOUT_NOTES.items() if k in names
     )
-    _write_text(out / "README.txt", text)
+    files.write_text(out / "README.txt", text)
     return out
 
 

@@ -21,7 +21,8 @@ from protocols.datasets import (
 )
 from protocols.synth import generate
 from protocols.synth.clips import render_clip
-from protocols.synth.layouts import plan, write_hdf5
+from protocols.synth.files import write_hdf5
+from protocols.synth.layouts import plan
 from protocols.synth.sizes import LAYOUT_DATASETS, LayoutCounts, SynthSize
 from workloads.frames import VideoDecodeError, probe_frame_count, read_frames
 from workloads.pipeline import PipelineConfig, preprocess_video

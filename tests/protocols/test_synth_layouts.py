@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from protocols.datasets import load_manifest
 from protocols.synth import SYNTH_SIZES, generate
-from protocols.synth.layouts import LAYOUTS, annotation_text, plan, write_video
+from protocols.synth.files import write_video
+from protocols.synth.layouts import LAYOUTS, annotation_text, plan
 from protocols.synth.sizes import LAYOUT_DATASETS, LayoutCounts, SynthSize
 from workloads.frames import read_frames
 
