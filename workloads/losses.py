@@ -19,10 +19,16 @@ def _contrast_kernels(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
 
 
 def contrastive_depth_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """MSE between the eight neighbour-minus-centre contrasts of prediction and label (B, H, W)."""
+    """MSE between the eight neighbour-minus-centre contrasts of prediction and label (B, H, W).
+
+    As in the official CDCN loss the kernels run without padding, so only the valid interior
+    counts (a 32x32 map gives 30x30 contrasts): a zero pad would invent contrasts at the border.
+    """
+    if min(pred.shape[-2:]) < 3:  # no interior: nothing to contrast (tiny smoke maps)
+        return pred.sum() * 0.0
     k = _contrast_kernels(pred.device, pred.dtype)
-    p = F.conv2d(pred.unsqueeze(1), k, padding=1)
-    t = F.conv2d(target.unsqueeze(1), k, padding=1)
+    p = F.conv2d(pred.unsqueeze(1), k)
+    t = F.conv2d(target.unsqueeze(1), k)
     return F.mse_loss(p, t)
 
 
