@@ -207,7 +207,10 @@ def score(
     threshold: Annotated[str, typer.Option(help="dev_eer | test_eer | a number")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
-    """ISO/IEC 30107-3 metrics of a score file (APCER per species, BPCER, ACER, HTER, EER, AUC)."""
+    """ISO/IEC 30107-3 metrics of a score file (APCER per species, BPCER, ACER, HTER, EER, AUC).
+
+    APCER is per ``pai`` species (OULU-NPU: print, display), the instruments of a species pooled.
+    """
     from protocols.metrics import compute_metrics, load_scores
 
     policy: str | float = threshold or ("dev_eer" if dev else "test_eer")

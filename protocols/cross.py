@@ -41,8 +41,10 @@ SIWM_TYPES = (
     "partial_paper_glasses",
     "partial_paper",
 )
-#: Cross-type groups within C/I/M (one fold per group): the species each attack type covers,
-#: following the usual split into print, photo-on-screen and video replay per dataset.
+#: Cross-type groups within C/I/M (one fold per group): the instruments (manifest column
+#: ``instrument``) each attack type covers, following the usual split into print,
+#: photo-on-screen and video replay per dataset. Replay-Attack's groups cut across its PAIs
+#: (attack devices), hence instruments rather than PAI species.
 CIM_TYPES: dict[str, dict[str, tuple[str, ...]]] = {
     "casia_mfsd": {
         "warped_print": ("print_warped",),
@@ -146,7 +148,8 @@ class ManifestProtocol:
 @dataclass(frozen=True)
 class SiwProtocol(ManifestProtocol):
     """SiW P1 (all types; train on each training video's first ``frame_limit`` frames),
-    P2 (leave one replay medium out: one fold per medium found) and P3 (print <-> replay)."""
+    P2 (leave one replay medium out: one fold per replay ``instrument`` found) and P3
+    (print <-> replay, the two PAIs)."""
 
     part: int = 1
     frame_limit: int = 60
@@ -161,19 +164,15 @@ class SiwProtocol(ManifestProtocol):
         train_all, dev_all = train_dev(m)
         test_all = _rows(m, m["split"] == "test")
 
-        def pick(df, pais) -> pd.DataFrame:
-            return _rows(df, df["pai"].isin(("live", *pais)))
+        def pick(df, values, column="instrument") -> pd.DataFrame:
+            return _rows(df, df[column].isin(("live", *values)))
 
         if self.part == 1:
             return [
                 self._fold("p1", train_all, dev_all, test_all, train_frame_limit=self.frame_limit)
             ]
         if self.part == 2:
-            media = sorted(
-                p
-                for p in m["pai"].unique()
-                if m.loc[m["pai"] == p, "attack_type"].iloc[0] == "replay"
-            )
+            media = sorted(m.loc[m["pai"] == "replay", "instrument"].unique())
             return [
                 self._fold(
                     f"p2_{k}",
@@ -183,15 +182,12 @@ class SiwProtocol(ManifestProtocol):
                 )
                 for k in media
             ]
-        by_type = {
-            t: sorted(m.loc[m["attack_type"] == t, "pai"].unique()) for t in ("print", "replay")
-        }
         return [
             self._fold(
                 f"p3_{a}_to_{b}",
-                pick(train_all, by_type[a]),
-                pick(dev_all, by_type[a]),
-                pick(test_all, by_type[b]),
+                pick(train_all, [a], "pai"),
+                pick(dev_all, [a], "pai"),
+                pick(test_all, [b], "pai"),
             )
             for a, b in (("print", "replay"), ("replay", "print"))
         ]
@@ -225,7 +221,8 @@ class OcimLodo(ManifestProtocol):
 
 @dataclass(frozen=True)
 class CimLoto(ManifestProtocol):
-    """Intra-dataset cross-type on C, I and M: leave one attack type out (``CIM_TYPES``)."""
+    """Intra-dataset cross-type on C, I and M: leave one attack type (a group of instruments,
+    ``CIM_TYPES``) out."""
 
     datasets: tuple[str, ...] = tuple(CIM_TYPES)
     types: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=lambda: CIM_TYPES)
@@ -238,18 +235,19 @@ class CimLoto(ManifestProtocol):
         folds = []
         for dataset, groups in self.types.items():
             m = manifests[dataset]
-            unknown = sorted(set(m["pai"]) - {"live"} - {p for g in groups.values() for p in g})
+            covered = {p for g in groups.values() for p in g}
+            unknown = sorted(set(m["instrument"]) - {"live"} - covered)
             if unknown:
-                raise ValueError(f"{self.name}: {dataset} species {unknown} belong to no type")
+                raise ValueError(f"{self.name}: {dataset} instruments {unknown} belong to no type")
             train, dev = train_dev(m)
             test = _rows(m, m["split"] == "test")
-            for group, species in groups.items():
+            for group, held in groups.items():
                 folds.append(
                     self._fold(
                         f"{dataset}-{group}",
-                        _rows(train, ~train["pai"].isin(species)),
-                        _rows(dev, ~dev["pai"].isin(species)),
-                        _rows(test, test["pai"].isin(("live", *species))),
+                        _rows(train, ~train["instrument"].isin(held)),
+                        _rows(dev, ~dev["instrument"].isin(held)),
+                        _rows(test, test["instrument"].isin(("live", *held))),
                     )
                 )
         return folds

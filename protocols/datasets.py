@@ -120,15 +120,17 @@ OULU = "oulu_npu"
 OULU_SPLIT_FOLDERS = {"train": "Train_files", "dev": "Dev_files", "test": "Test_files"}
 #: Users per split (inclusive ranges) as published.
 OULU_USERS = {"train": (1, 20), "dev": (21, 35), "test": (36, 55)}
-#: File code -> (species, attack type).
+#: File code -> (instrument, PAI species, attack type). The OULU-NPU protocol has two PAIs,
+#: print and display, each shown with two instruments (two printers, two displays) that APCER
+#: pools; P2/P4 hold out one instrument of each (train codes 2, 4; test 3, 5).
 OULU_FILE_CODES = {
-    1: ("live", "live"),
-    2: ("print1", "print"),
-    3: ("print2", "print"),
-    4: ("replay1", "replay"),
-    5: ("replay2", "replay"),
+    1: ("live", "live", "live"),
+    2: ("print1", "print", "print"),
+    3: ("print2", "print", "print"),
+    4: ("replay1", "display", "replay"),
+    5: ("replay2", "display", "replay"),
 }
-OULU_SPECIES_CODES = {species: code for code, (species, _) in OULU_FILE_CODES.items()}
+OULU_INSTRUMENT_CODES = {inst: code for code, (inst, _, _) in OULU_FILE_CODES.items()}
 _OULU_VIDEO = re.compile(r"^([1-6])_([1-3])_(\d{2})_([1-5])\.avi$")
 _OULU_NAME_RULE = (
     "Phone_Session_User_File.avi (phone 1-6, session 1-3, user 01-55, file 1-5), e.g. 1_1_01_1.avi"
@@ -171,7 +173,7 @@ def _oulu_rows(root: Path, split: str, folder: str) -> list[dict]:
         stem = name[:-4]
         annotation = d / f"{stem}.txt"
         depth = root / SYNTHETIC_DEPTH_DIR / folder / f"{stem}.npz"
-        species, attack_type = OULU_FILE_CODES[code]
+        instrument, species, attack_type = OULU_FILE_CODES[code]
         rows.append(
             {
                 "dataset": OULU,
@@ -181,6 +183,7 @@ def _oulu_rows(root: Path, split: str, folder: str) -> list[dict]:
                 "session": session,
                 "device": str(phone),
                 "pai": species,
+                "instrument": instrument,
                 "attack_type": attack_type,
                 "label": int(code == 1),
                 "split": split,
@@ -193,7 +196,11 @@ def _oulu_rows(root: Path, split: str, folder: str) -> list[dict]:
 
 @register_dataset(OULU, layout=_OULU_LAYOUT)
 def oulu_npu(root: Path) -> pd.DataFrame:
-    """OULU-NPU: the split comes from the folder and must agree with the user's published split."""
+    """OULU-NPU: the split comes from the folder and must agree with the user's published split.
+
+    PAIs (``pai``): ``print`` and ``display``, as the OULU-NPU protocol defines them; instruments
+    (``instrument``): ``print1``, ``print2``, ``replay1``, ``replay2`` (file codes 2-5).
+    """
     present = {s: f for s, f in OULU_SPLIT_FOLDERS.items() if (root / f).is_dir()}
     if not present:
         raise DatasetLayoutError(

@@ -2,6 +2,13 @@
 
 Every adapter turns its dataset's own layout into this table so protocols, the frame cache and
 reports never need to know a dataset's file naming.
+
+Two columns name an attack, at two grains. ``pai`` is the PAI species as the dataset's own
+protocol defines it: the unit APCER is computed over (ISO/IEC 30107-3 takes the worst species),
+e.g. OULU-NPU's ``print`` and ``display``. ``instrument`` is the individual instrument inside a
+species (OULU-NPU's ``print1``, ``print2``, ``replay1``, ``replay2``): protocols that hold out
+one instrument select on it, and APCER must never be a max over instruments (it would overstate
+the worst species). Both are ``live`` for bona fide rows; each adapter documents its values.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ MANIFEST_COLUMNS = [
     "session",
     "device",
     "pai",
+    "instrument",
     "attack_type",
     "label",
     "split",
@@ -47,7 +55,7 @@ def _examples(df: pd.DataFrame, mask: pd.Series, limit: int = 3) -> str:
 def validate_manifest(df: pd.DataFrame) -> pd.DataFrame:
     """Check columns (names and order), dtypes, value sets and label consistency; return ``df``.
 
-    Consistency: ``label == 1`` iff ``attack_type == "live"`` iff ``pai == "live"``.
+    Consistency: ``label == 1`` iff ``attack_type``, ``pai`` and ``instrument`` are ``"live"``.
     """
     if list(df.columns) != MANIFEST_COLUMNS:
         missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
@@ -77,7 +85,9 @@ def validate_manifest(df: pd.DataFrame) -> pd.DataFrame:
         (~df["label"].isin([0, 1]), "label not 0/1"),
         (live != (df["attack_type"] == "live"), "label inconsistent with attack_type"),
         (live != (df["pai"] == "live"), "label inconsistent with pai"),
+        (live != (df["instrument"] == "live"), "label inconsistent with instrument"),
         (df["pai"] == "", "empty pai"),
+        (df["instrument"] == "", "empty instrument"),
         (df["path"] == "", "empty path"),
         (df.duplicated(["dataset", "video_id"]), "duplicate video_id within a dataset"),
     ]

@@ -5,8 +5,10 @@ threshold policy never needs a retrain. Conventions (ISO/IEC 30107-3 as in bob.p
 
 - ``score`` is a liveness score (higher = more likely bona fide); a sample is *accepted* as bona
   fide iff ``score >= threshold``.
-- ``label`` is 1 for bona fide, 0 for attack; ``pai`` names the attack species and is ignored for
-  bona fide rows (an attack without a ``pai`` counts as species ``"attack"``).
+- ``label`` is 1 for bona fide, 0 for attack; ``pai`` names the attack species as the dataset's
+  protocol defines it (OULU-NPU: ``print``, ``display``) and is ignored for bona fide rows (an
+  attack without a ``pai`` counts as species ``"attack"``). APCER is per species, so the
+  instruments of one species (the ``instrument`` column, ignored here) are pooled.
 - All outputs are fractions in [0, 1]; tables format them as percent.
 """
 

@@ -13,7 +13,7 @@ from typing import Protocol
 import pandas as pd
 
 from orchestrator.registry import Registry
-from protocols.datasets import OULU, OULU_SPECIES_CODES, load_manifest
+from protocols.datasets import OULU, OULU_INSTRUMENT_CODES, load_manifest
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +103,7 @@ class OuluProtocol:
         keep = (
             (m["split"] == split)
             & m["session"].isin(sessions)
-            & m["pai"].map(OULU_SPECIES_CODES).isin(codes)
+            & m["instrument"].map(OULU_INSTRUMENT_CODES).isin(codes)
             & m["device"].isin(phones)
         )
         return m[keep].reset_index(drop=True)

@@ -32,7 +32,9 @@ Report = Callable[..., None]
 #: A checkpoint: file name -> bytes.
 Checkpoint = Mapping[str, bytes]
 
-SCORE_COLUMNS = ["video_id", "score", "label", "pai", "split"]
+#: Per-video scores: ``pai`` is the PAI species APCER is taken over, ``instrument`` the individual
+#: instrument inside it, ``subject`` the person (interval estimates resample test subjects).
+SCORE_COLUMNS = ["video_id", "score", "label", "pai", "instrument", "subject", "split"]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ Params (plain JSON; defaults in brackets):
   ``report_arch`` [False] also reports the softmax arch weights as ``search_arch/...`` metrics;
   ``stop_on_collapse`` [False]; ``split`` [``random``] is one of ``SPLITS``; ``domain_key``: the
   manifest column naming a domain [``dataset``; ``attack_type`` for the type splits], e.g.
-  ``device``/``session`` on OULU-shaped data, ``pai`` for type-aware search by species. Type
+  ``device``/``session`` on OULU-shaped data, ``pai`` for type-aware search by PAI species
+  (SiW-M's 13 types), ``instrument`` for one task per individual instrument. Type
   splits pair each attack domain with all live rows (live is shared by every task).
 * Retrain (both): ``epochs`` [60], ``lr`` [1e-4], ``weight_decay`` [5e-5], ``batch_size`` [8],
   ``width`` [2.0, the papers double the search channels], ``loss`` [``binary``],

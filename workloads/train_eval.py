@@ -175,6 +175,8 @@ def score_videos(
             "score": sums / np.maximum(counts, 1),
             "label": videos["label"].astype(int),
             "pai": videos["pai"],
+            "instrument": videos["instrument"],
+            "subject": videos["subject"].astype(int),
             "split": split,
         }
     )[SCORE_COLUMNS]

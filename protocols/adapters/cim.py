@@ -20,6 +20,19 @@ MSU-MFSD (confirmed): ``scene01/real/real_client<NNN>_<android|laptop>_SD_scene0
 printed_photo>_scene01.mp4|mov``; ``train_sub_list.txt`` and ``test_sub_list.txt`` beside
 ``scene01/`` list the client ids of the two splits. No face annotations (Haar fall-back, or the
 synthetic sidecars).
+
+PAIs (``pai``, the unit APCER takes its maximum over) and instruments (``instrument``, the unit a
+cross-type fold may hold out), as each dataset's own protocol defines them:
+
+- CASIA-MFSD: its three attack tests, ``print_warped``, ``print_cut`` and ``replay`` (video);
+  one instrument each, so ``instrument`` repeats ``pai`` (quality is the capture camera:
+  ``device``).
+- Replay-Attack: its attack-device protocols, ``print``, ``mobile`` (iPhone screen) and
+  ``highdef`` (iPad screen); the instrument adds what the screen shows: ``print``,
+  ``mobile_photo``, ``mobile_video``, ``highdef_photo``, ``highdef_video`` (its photo and video
+  protocols, and the cross-type folds, cut across the devices by this column).
+- MSU-MFSD: its three attacks, ``print`` (printed photo), ``replay_ipad`` (HR video) and
+  ``replay_iphone`` (mobile video); one instrument each.
 """
 
 from __future__ import annotations
@@ -58,7 +71,7 @@ from .common import (
 
 CASIA = "casia_mfsd"
 CASIA_SPLITS = {"train_release": ("train", 20, 0), "test_release": ("test", 30, 20)}
-#: File stem -> (species, attack type, quality).
+#: File stem -> (PAI species = instrument, attack type, quality).
 CASIA_FILES = {
     "1": ("live", "live", "low"), "2": ("live", "live", "normal"), "HR_1": ("live", "live", "high"),
     "3": ("print_warped", "print", "low"), "4": ("print_warped", "print", "normal"),
@@ -123,7 +136,9 @@ _REPLAY_LAYOUT = (
 )
 
 
-def _replay_attack_pai(m: re.Match[str]) -> str | None:
+def _replay_attack_instrument(m: re.Match[str]) -> str | None:
+    """``print`` or ``<device>_<photo|video>`` (its PAI is the part before ``_``); None if the
+    name's device and medium do not fit together."""
     device, medium, kind = m.group(1), m.group(3), m.group(4)
     if device == "print":
         return "print" if (medium, kind) == ("highdef", "photo") else None
@@ -142,7 +157,8 @@ def _replay_annotation(root: Path, video: Path) -> Path:
 
 @register_dataset(REPLAY, folder="replay_attack", layout=_REPLAY_LAYOUT)
 def replay_attack(root: Path) -> pd.DataFrame:
-    """Replay-Attack: species from the attack device and medium, session from the lighting."""
+    """Replay-Attack: PAI from the attack device, instrument from device and medium, session
+    from the lighting."""
     check_top_level(root, {*REPLAY_SPLITS, FACE_LOCATIONS, "enroll"}, REPLAY, _REPLAY_LAYOUT)
     require_dir(root / FACE_LOCATIONS, REPLAY, "per-video .face files mirroring the split folders")
     rows = []
@@ -167,14 +183,15 @@ def replay_attack(root: Path) -> pd.DataFrame:
             sdir = require_dir(attack / support, REPLAY, f"attacks on a {support} support")
             found = scan_videos(sdir, _REPLAY_ATTACK, _REPLAY_ATTACK_RULE, REPLAY)
             for f in require_videos(found, sdir, _REPLAY_ATTACK_RULE, REPLAY):
-                pai = _replay_attack_pai(f.match)
-                if pai is None:
+                instrument = _replay_attack_instrument(f.match)
+                if instrument is None:
                     raise layout_error(REPLAY, f.path, _REPLAY_ATTACK_RULE)
+                pai = instrument.split("_")[0]
                 rows.append(
                     row(REPLAY, root, f.path, subject=int(f.match.group(2)),
                         session=REPLAY_LIGHT[f.match.group(5)], device="webcam", pai=pai,
-                        attack_type="print" if pai == "print" else "replay", split=split,
-                        annotation=_replay_annotation(root, f.path))
+                        instrument=instrument, attack_type="print" if pai == "print" else "replay",
+                        split=split, annotation=_replay_annotation(root, f.path))
                 )  # fmt: skip
     check_subject_splits(rows, REPLAY)
     return to_manifest(rows, REPLAY, root, _REPLAY_LAYOUT)

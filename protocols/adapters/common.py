@@ -164,11 +164,14 @@ def row(
     pai: str,
     attack_type: str,
     split: str,
+    instrument: str | None = None,
     annotation: Path | None = None,
 ) -> dict:
     """One manifest row; ``video_id`` is the path relative to the dataset folder without suffix.
 
-    Without an ``annotation`` of the dataset's own, a synthetic face sidecar is used if present.
+    ``instrument`` defaults to ``pai`` (datasets whose protocol names one instrument per
+    species). Without an ``annotation`` of the dataset's own, a synthetic face sidecar is used
+    if present.
     """
     if annotation is None:
         annotation = face_sidecar(root, path)
@@ -180,6 +183,7 @@ def row(
         "session": int(session),
         "device": str(device),
         "pai": pai,
+        "instrument": pai if instrument is None else instrument,
         "attack_type": attack_type,
         "label": int(pai == "live"),
         "split": split,

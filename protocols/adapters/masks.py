@@ -18,6 +18,12 @@ CASIA-SURF 3DMask (48 subjects, masks plain or with wig/glasses, six lighting en
 confirmed, our layout: ``live/<Subject>_<Light>.mp4`` and ``mask/<Subject>_<Decoration>_<Light>.mp4``
 with decoration 1 plain, 2 wig and glasses, 3 wig; session = lighting (1-6), device = decoration
 (``none`` for live faces). No annotations (Haar fall-back).
+PAIs and instruments: none of the three sets defines attack sub-types in its protocol, so each
+mask production method is one PAI and ``instrument`` repeats ``pai`` (the releases do not tell
+the physical masks apart beyond the subject they copy): 3DMAD ``mask_hard`` (ThatsMyFace resin
+masks), HKBU-MARs ``mask_hard`` (ThatsMyFace) and ``mask_hard_realf`` (REAL-f, a different
+production method), CASIA-SURF 3DMask ``mask_hard`` (its decorations are worn with the same mask:
+``device``).
 """
 
 from __future__ import annotations

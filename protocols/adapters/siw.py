@@ -6,13 +6,20 @@ TypeID 1 live, 2 print, 3 replay; MediumID is the print (1-2) or replay (1-4) me
 video a ``.face`` file with one line per frame ``x1 y1 x2 y2`` (upper-left and bottom-right
 corner of the face box; ``0 0 0 0`` = no face detected).
 
+SiW PAIs and instruments: the SiW protocols name two attack types, print and replay (P3 swaps
+them), so ``pai`` is ``print`` or ``replay``; ``instrument`` is the medium within it, ``print1``,
+``print2`` (the two printed photos) and ``replay1`` .. ``replay4`` (the four replay devices, the
+unit P2 leaves out).
+
 SiW-M: one folder per attack type, ``Live/`` and ``Spoof/<Type>/``, each file prefixed with its
 type; the folder names and prefixes follow the SiW-M release as public code lists them
 (e.g. ``Spoof/Makeup_Cosmetic/Makeup_Co_*.mov``). Not confirmed: the release numbers videos
 without naming the person, so we name files ``<Prefix>_<SubjectID>_<Take>.mov``; we assume the
 SiW-format ``.face`` box file beside each video (same lab and tooling as SiW). The 13 SiW-M types
-are our ``pai`` values; the partial-paper attack is stored in two folders (``Partial_Eye`` and
-``Partial_Mouth``, the eye or mouth region covered), both read as ``partial_paper``.
+(the unit of its leave-one-type-out protocol) are our ``pai`` values; ``instrument`` is the
+release's type folder: the type itself, except that the partial-paper attack is stored in two
+folders (``Partial_Eye`` and ``Partial_Mouth``, the eye or mouth region covered), both of PAI
+``partial_paper`` with instruments ``partial_paper_eye`` and ``partial_paper_mouth``.
 """
 
 from __future__ import annotations
@@ -56,7 +63,7 @@ _SIW_LAYOUT = (
 )
 
 
-def _siw_pai(type_id: int, medium: int) -> str:
+def _siw_instrument(type_id: int, medium: int) -> str:
     kind = SIW_TYPES[type_id]
     return "live" if kind == "live" else f"{kind}{medium}"
 
@@ -76,15 +83,16 @@ def _siw_rows(root: Path, subj_dir: Path, kind: str, split: str) -> list[dict]:
             raise layout_error(SIW, f.path, _SIW_RULE)
         rows.append(
             row(SIW, root, f.path, subject=subject, session=session, device=str(sensor),
-                pai=_siw_pai(type_id, medium), attack_type=SIW_TYPES[type_id], split=split,
-                annotation=f.annotation)
+                pai=SIW_TYPES[type_id], instrument=_siw_instrument(type_id, medium),
+                attack_type=SIW_TYPES[type_id], split=split, annotation=f.annotation)
         )  # fmt: skip
     return rows
 
 
 @register_dataset(SIW, folder="siw", layout=_SIW_LAYOUT)
 def siw(root: Path) -> pd.DataFrame:
-    """SiW: split from Train/Test, species from TypeID + MediumID, device = sensor id."""
+    """SiW: split from Train/Test, PAI from TypeID, instrument from TypeID + MediumID, device =
+    sensor id."""
     check_top_level(root, set(SIW_SPLITS), SIW, _SIW_LAYOUT)
     rows = []
     for folder, split in SIW_SPLITS.items():
@@ -133,6 +141,11 @@ SIWM_FOLDERS: dict[str, tuple[str, str, str]] = {
     "Spoof/Partial_Mouth": ("Partial_Mouth", "partial_paper", "partial"),
 }
 SIWM_SPECIES = tuple(dict.fromkeys(v[1] for v in SIWM_FOLDERS.values()))
+#: Type folders holding one instrument of a PAI shared with another folder (default: the PAI).
+SIWM_INSTRUMENTS = {
+    "Spoof/Partial_Eye": "partial_paper_eye",
+    "Spoof/Partial_Mouth": "partial_paper_mouth",
+}
 _SIWM_LAYOUT = (
     "Live/ and Spoof/<Type>/ ("
     + ", ".join(SIWM_FOLDERS)
@@ -143,7 +156,8 @@ _SIWM_LAYOUT = (
 
 @register_dataset(SIWM, folder="siw_m", layout=_SIWM_LAYOUT)
 def siw_m(root: Path) -> pd.DataFrame:
-    """SiW-M: species from the type folder; no splits (leave-one-type-out protocols make them)."""
+    """SiW-M: PAI (one of 13 types) and instrument from the type folder; no splits (the
+    leave-one-type-out protocols make them)."""
     check_top_level(root, {"Live", "Spoof"}, SIWM, _SIWM_LAYOUT)
     spoof = require_dir(root / "Spoof", SIWM, "one folder per attack type")
     known = {f.split("/", 1)[1] for f in SIWM_FOLDERS if f.startswith("Spoof/")}
@@ -162,7 +176,8 @@ def siw_m(root: Path) -> pd.DataFrame:
             subject, take = int(f.match.group(1)), int(f.match.group(2))
             rows.append(
                 row(SIWM, root, f.path, subject=subject, session=take, device="1", pai=species,
-                    attack_type=attack_type, split="test", annotation=f.annotation)
+                    instrument=SIWM_INSTRUMENTS.get(rel, species), attack_type=attack_type,
+                    split="test", annotation=f.annotation)
             )  # fmt: skip
     return to_manifest(rows, SIWM, root, _SIWM_LAYOUT)
 

@@ -41,7 +41,17 @@ ATTACK_TYPE = {
     "mask_mannequin": "mask", "mask_hard": "mask", "mask_hard_realf": "mask",
     "makeup_obfuscation": "makeup", "makeup_impersonation": "makeup",
     "makeup_cosmetic": "makeup", "partial_funny_eye": "partial",
-    "partial_paper_glasses": "partial", "partial_paper": "partial",
+    "partial_paper_glasses": "partial", "partial_paper_eye": "partial",
+    "partial_paper_mouth": "partial",
+}  # fmt: skip
+#: Instrument -> PAI species where a dataset's protocol pools instruments (else the same name).
+PAI_OF = {
+    "siw": {"print1": "print", "print2": "print", **{f"replay{i}": "replay" for i in range(1, 5)}},
+    "siw_m": {"partial_paper_eye": "partial_paper", "partial_paper_mouth": "partial_paper"},
+    "replay_attack": {
+        "mobile_photo": "mobile", "mobile_video": "mobile",
+        "highdef_photo": "highdef", "highdef_video": "highdef",
+    },
 }  # fmt: skip
 #: Where each dataset's own annotation lives (the others get synthetic eye sidecars).
 OWN_ANNOTATION = {
@@ -88,7 +98,8 @@ def test_manifest_matches_what_was_written(tree: Path, dataset: str) -> None:
     jobs = {str((tree / dataset / j.rel).resolve()): j for j in plan(TINY, dataset).jobs}
     assert set(m["path"]) == set(jobs) and len(m) == len(jobs)
     assert (m["dataset"] == dataset).all()
-    assert (m["attack_type"] == m["pai"].map(ATTACK_TYPE)).all()
+    assert (m["attack_type"] == m["instrument"].map(ATTACK_TYPE)).all()
+    assert (m["pai"] == m["instrument"].map(lambda i: PAI_OF.get(dataset, {}).get(i, i))).all()
     assert (m["label"] == (m["pai"] == "live")).all()
     for _, row in m.iterrows():
         job = jobs[row["path"]]
@@ -116,7 +127,7 @@ def test_manifest_matches_what_was_written(tree: Path, dataset: str) -> None:
 def test_videos_decode_and_boxes_contain_the_rendered_eyes(tree: Path, dataset: str) -> None:
     m = load_manifest(dataset, tree)
     jobs = {str((tree / dataset / j.rel).resolve()): j for j in plan(TINY, dataset).jobs}
-    for _, row in m.groupby("pai").head(1).iterrows():
+    for _, row in m.groupby("instrument").head(1).iterrows():
         frames = read_frames(row["path"])
         assert frames.shape == (TINY.n_frames, TINY.frame_size, TINY.frame_size, 3)
         clip = render_clip(jobs[row["path"]].clip, TINY.n_frames, TINY.frame_size, TINY.fps, 1)

@@ -30,27 +30,42 @@ ATTACK_TYPE = {
 }
 
 
-def _type(pai: str) -> str:
-    if pai == "live":
+#: Instrument -> PAI species where a dataset's protocol pools several instruments in one PAI
+#: (the adapters' rules); elsewhere the instrument is the species.
+PAI_OF = {
+    "oulu_npu": {"print1": "print", "print2": "print", "replay1": "display", "replay2": "display"},
+    "siw": {"print1": "print", "print2": "print", **{f"replay{i}": "replay" for i in range(1, 5)}},
+    "replay_attack": {
+        "mobile_photo": "mobile",
+        "mobile_video": "mobile",
+        "highdef_photo": "highdef",
+        "highdef_video": "highdef",
+    },
+}
+
+
+def _type(instrument: str) -> str:
+    if instrument == "live":
         return "live"
-    return ATTACK_TYPE.get(pai) or pai.split("_")[0]
+    return ATTACK_TYPE.get(instrument) or instrument.split("_")[0]
 
 
-def manifest(dataset: str, species: list[str], splits: dict[str, list[int]]) -> pd.DataFrame:
+def manifest(dataset: str, instruments: list[str], splits: dict[str, list[int]]) -> pd.DataFrame:
     rows = []
     for split, subjects in splits.items():
-        for subject, pai in itertools.product(subjects, ["live", *species]):
+        for subject, inst in itertools.product(subjects, ["live", *instruments]):
             rows.append(
                 {
                     "dataset": dataset,
-                    "video_id": f"{split}/{subject}/{pai}",
-                    "path": f"/x/{dataset}/{split}/{subject}_{pai}.avi",
+                    "video_id": f"{split}/{subject}/{inst}",
+                    "path": f"/x/{dataset}/{split}/{subject}_{inst}.avi",
                     "subject": subject,
                     "session": 1,
                     "device": "1",
-                    "pai": pai,
-                    "attack_type": _type(pai),
-                    "label": int(pai == "live"),
+                    "pai": PAI_OF.get(dataset, {}).get(inst, inst),
+                    "instrument": inst,
+                    "attack_type": _type(inst),
+                    "label": int(inst == "live"),
                     "split": split,
                     "annotation": "",
                     "depth": "",
@@ -120,9 +135,10 @@ def test_fold_counts_and_subject_disjointness(name, count):
 def test_siw_p2_leaves_one_replay_medium_out():
     for f in folds_of("siw_p2"):
         medium = f.name.removeprefix("p2_")
-        assert set(f.test["pai"]) == {"live", medium}
-        assert medium not in set(f.train["pai"]) | set(f.dev["pai"])
+        assert set(f.test["instrument"]) == {"live", medium}
+        assert medium not in set(f.train["instrument"]) | set(f.dev["instrument"])
         assert set(f.train["attack_type"]) == {"live", "replay"}
+        assert len(set(f.train["instrument"])) == 4  # live + the three other media
 
 
 def test_siw_p3_swaps_print_and_replay():
@@ -138,7 +154,8 @@ def test_siw_p3_swaps_print_and_replay():
 def test_siw_p1_trains_on_the_first_frames_only():
     (fold,) = folds_of("siw_p1")
     assert fold.train_frame_limit == 60
-    assert len(set(fold.train["pai"])) == 7
+    assert len(set(fold.train["instrument"])) == 7
+    assert set(fold.train["pai"]) == {"live", "print", "replay"}
 
 
 def test_ocim_lodo_never_trains_on_the_target():
@@ -161,17 +178,24 @@ def test_cim_loto_leaves_each_type_out_within_its_dataset():
     assert len(folds) == sum(len(g) for g in CIM_TYPES.values())
     for f in folds:
         dataset, group = f.name.split("-")
-        species = set(CIM_TYPES[dataset][group])
-        assert set(f.test["pai"]) == {"live"} | species
-        assert not species & (set(f.train["pai"]) | set(f.dev["pai"]))
+        held = set(CIM_TYPES[dataset][group])
+        assert set(f.test["instrument"]) == {"live"} | held
+        assert not held & (set(f.train["instrument"]) | set(f.dev["instrument"]))
         assert {dataset} == set(f.train["dataset"]) == set(f.test["dataset"])
 
 
-def test_cim_loto_rejects_a_species_outside_the_type_table():
+def test_cim_loto_replay_attack_photo_fold_cuts_across_the_attack_devices():
+    folds = {f.name: f for f in folds_of("cim_loto")}
+    f = folds["replay_attack-digital_photo"]
+    assert set(f.test["pai"]) == {"live", "mobile", "highdef"}
+    assert set(f.train["instrument"]) == {"live", "print", "mobile_video", "highdef_video"}
+
+
+def test_cim_loto_rejects_an_instrument_outside_the_type_table():
     bad = dict(
         MANIFESTS, msu_mfsd=manifest("msu_mfsd", ["print", "replay_ipad", "mask_hard"], TRAIN_TEST)
     )
-    with pytest.raises(ValueError, match=r"msu_mfsd species \['mask_hard'\] belong to no type"):
+    with pytest.raises(ValueError, match=r"msu_mfsd instruments \['mask_hard'\] belong to no"):
         PROTOCOLS.get("cim_loto").make_folds(bad)
 
 

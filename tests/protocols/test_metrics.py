@@ -95,6 +95,33 @@ def test_apcer_per_species_max_and_pooled() -> None:
     json.dumps(m)  # machine-readable: plain Python types only
 
 
+def test_oulu_apcer_pools_the_instruments_of_a_pai() -> None:
+    # OULU-NPU: two printers are one PAI (print). print1 always rejected, print2 always accepted:
+    # APCER_print = 0.50; a max over instruments would report 1.00.
+    df = pd.DataFrame(
+        {
+            "score": [0.9, 0.8, 0.1, 0.2, 0.9, 0.8, 0.1, 0.3],
+            "label": [1, 1, 0, 0, 0, 0, 0, 0],
+            "pai": ["live", "live", "print", "print", "print", "print", "display", "display"],
+            "instrument": [
+                "live",
+                "live",
+                "print1",
+                "print1",
+                "print2",
+                "print2",
+                "replay1",
+                "replay2",
+            ],
+        }
+    )
+    m = compute_metrics(df, threshold=0.5)
+    assert m["apcer_per_pai"] == {"display": 0.0, "print": 0.5}
+    assert m["apcer"] == pytest.approx(0.5)
+    assert m["apcer_pooled"] == pytest.approx(2 / 6)
+    assert m["acer"] == pytest.approx(0.25)
+
+
 def test_score_equal_to_threshold_is_accepted() -> None:
     df = table(live=[0.5, 0.9], attacks={"print1": [0.5, 0.1]})
     m = compute_metrics(df, threshold=0.5)

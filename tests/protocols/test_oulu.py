@@ -22,7 +22,9 @@ from protocols.datasets import (
 from protocols.manifest import MANIFEST_COLUMNS, ManifestError, empty_manifest, validate_manifest
 from protocols.protocols import PROTOCOLS, Fold, protocol_summary
 
-SPECIES = {1: "live", 2: "print1", 3: "print2", 4: "replay1", 5: "replay2"}
+INSTRUMENTS = {1: "live", 2: "print1", 3: "print2", 4: "replay1", 5: "replay2"}
+#: The OULU-NPU protocol's two PAIs: the printers pooled, the displays pooled.
+SPECIES = {1: "live", 2: "print", 3: "print", 4: "display", 5: "display"}
 TYPES = {1: "live", 2: "print", 3: "print", 4: "replay", 5: "replay"}
 ALL = {"sessions": {1, 2, 3}, "codes": {1, 2, 3, 4, 5}}
 
@@ -77,7 +79,8 @@ def test_manifest_of_synthetic_tree(oulu_full: Path) -> None:
         phone, session, user, code = (int(x) for x in stem.split("_"))
         assert Path(row.path) == (oulu_full / "oulu_npu" / folder / f"{stem}.avi").resolve()
         assert (row.device, row.session, row.subject) == (str(phone), session, user)
-        assert (row.pai, row.attack_type, row.label) == (SPECIES[code], TYPES[code], int(code == 1))
+        assert (row.pai, row.instrument) == (SPECIES[code], INSTRUMENTS[code])
+        assert (row.attack_type, row.label) == (TYPES[code], int(code == 1))
         assert (
             row.split == {"Train_files": "train", "Dev_files": "dev", "Test_files": "test"}[folder]
         )
@@ -86,7 +89,8 @@ def test_manifest_of_synthetic_tree(oulu_full: Path) -> None:
     for split, users in FULL_USERS.items():
         assert set(m.loc[m["split"] == split, "subject"]) == set(users)
     assert set(m["device"]) == {"1", "2", "3", "4", "5", "6"}
-    assert m["pai"].value_counts().to_dict() == {s: 108 for s in SPECIES.values()}
+    assert m["instrument"].value_counts().to_dict() == {s: 108 for s in INSTRUMENTS.values()}
+    assert m["pai"].value_counts().to_dict() == {"live": 108, "print": 216, "display": 216}
     assert m["label"].sum() == 108
 
 
@@ -174,13 +178,15 @@ def test_validate_manifest() -> None:
     assert list(empty.columns) == MANIFEST_COLUMNS and len(validate_manifest(empty)) == 0
     row = dict(
         dataset="oulu_npu", video_id="Train_files/1_1_01_2", path="/x.avi", subject=1, session=1,
-        device="1", pai="print1", attack_type="print", label=0, split="train", annotation="",
-        depth="",
+        device="1", pai="print", instrument="print1", attack_type="print", label=0,
+        split="train", annotation="", depth="",
     )  # fmt: skip
     validate_manifest(pd.DataFrame([row]))
     bad = [
         ({**row, "label": 1}, "label inconsistent with attack_type"),
         ({**row, "pai": "live"}, "label inconsistent with pai"),
+        ({**row, "instrument": "live"}, "label inconsistent with instrument"),
+        ({**row, "instrument": ""}, "empty instrument"),
         ({**row, "attack_type": "hologram"}, "attack_type not in"),
         ({**row, "split": "val"}, "split not in"),
         ({**row, "subject": "1"}, "'subject' must be integer"),
@@ -288,6 +294,16 @@ def test_oulu_protocol_folds_follow_the_rules(oulu_full: Path, name: str) -> Non
             assert set(fold.test["device"]) == {str(i)}
         for df in (fold.train, fold.dev, fold.test):
             assert list(df.columns) == MANIFEST_COLUMNS and list(df.index) == list(range(len(df)))
+
+
+@pytest.mark.parametrize("name", ["oulu_npu_p2", "oulu_npu_p4"])
+def test_p2_p4_hold_out_one_instrument_of_each_pai(oulu_full: Path, name: str) -> None:
+    for fold in PROTOCOLS.get(name).folds(oulu_full):
+        for df in (fold.train, fold.dev):
+            assert set(df["instrument"]) == {"live", "print1", "replay1"}
+        assert set(fold.test["instrument"]) == {"live", "print2", "replay2"}
+        for df in (fold.train, fold.dev, fold.test):  # the same two PAIs on both sides
+            assert set(df["pai"]) == {"live", "print", "display"}
 
 
 def test_protocol_summary_shape(oulu_full: Path) -> None:

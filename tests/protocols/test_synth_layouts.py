@@ -18,13 +18,14 @@ from protocols.synth.layouts import LAYOUTS, annotation_text, plan
 from protocols.synth.sizes import LAYOUT_DATASETS, LayoutCounts, SynthSize
 from workloads.frames import read_frames
 
-#: The species (pai) each dataset must have, and its splits.
+#: The instruments each dataset must have (the finest unit a protocol holds out), and its splits.
 SPECIES = {
     "siw": {"live", "print1", "print2", "replay1", "replay2", "replay3", "replay4"},
     "siw_m": {
         "live", "replay", "print", "mask_half", "mask_silicone", "mask_transparent",
         "mask_paper", "mask_mannequin", "makeup_obfuscation", "makeup_impersonation",
-        "makeup_cosmetic", "partial_funny_eye", "partial_paper_glasses", "partial_paper",
+        "makeup_cosmetic", "partial_funny_eye", "partial_paper_glasses", "partial_paper_eye",
+        "partial_paper_mouth",
     },
     "casia_mfsd": {"live", "print_warped", "print_cut", "replay"},
     "replay_attack": {
@@ -77,11 +78,11 @@ def test_planned_tree_has_every_species_in_every_split(
 ) -> None:
     _touch_tree(tmp_path, SYNTH_SIZES[size_name], dataset)
     m = load_manifest(dataset, tmp_path)
-    assert set(m["pai"]) == SPECIES[dataset]
+    assert set(m["instrument"]) == SPECIES[dataset]
     assert set(m["split"]) == SPLITS.get(dataset, {"test"})
     for split, part in m.groupby("split"):
-        assert set(part["pai"]) == SPECIES[dataset], f"{dataset} {split} lacks species"
-    per_species = m.groupby("pai")["subject"].nunique()
+        assert set(part["instrument"]) == SPECIES[dataset], f"{dataset} {split} lacks species"
+    per_species = m.groupby("instrument")["subject"].nunique()
     assert per_species.min() >= 2, per_species.to_dict()
     # the planned ClipSpec renders the attack type the manifest says
     clips = {

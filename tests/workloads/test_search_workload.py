@@ -7,6 +7,7 @@ import json
 import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from protocols.synth import SynthSize, generate
@@ -111,6 +112,10 @@ def test_nas_search_pipeline(data, monkeypatch, split, extra, domains) -> None:
     _check_reports(reports, SEARCH_EPOCHS)
     genotype = _check_result(result)
     fold = te.load_fold(data)
+    videos = pd.concat([fold.dev, fold.test]).set_index("video_id")
+    scores = result.scores.set_index("video_id")
+    for col in ("label", "pai", "instrument", "subject"):  # the manifest's, per video
+        assert scores[col].tolist() == videos.loc[scores.index, col].tolist(), col
     assert seen and seen <= _ids(fold.train)
     assert not seen & (_ids(fold.dev) | _ids(fold.test))
     assert result.info["search_domains"] == domains
