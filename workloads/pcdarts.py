@@ -357,6 +357,18 @@ def _arch_metrics(model: nn.Module) -> dict[str, float]:
     return out
 
 
+def _arch_step(
+    model: nn.Module, architect: Architect, task: Task, frozen: bool, xi: float, loss_fn: LossFn
+) -> tuple[float, float]:
+    """The architecture update on the task's query (while frozen: only its loss and accuracy)."""
+    q = task.query[1]
+    if not frozen:
+        return architect.step([b for _, b in task.support], q, xi)
+    with torch.no_grad():
+        out = model(q[0])
+        return float(loss_fn(out, q)), _accuracy(out, q, architect.cfg.loss)
+
+
 def search_epoch(
     model: nn.Module,
     splitter: RandomSplit | DomainSplit,
@@ -366,7 +378,12 @@ def search_epoch(
     epoch: int,
     loss_fn: LossFn,
 ) -> dict[str, float]:
-    """One epoch: a weight step (or meta step) per task, then an arch step unless warming up."""
+    """One epoch of steps, each a weight step and an arch step (none while warming up).
+
+    NAS and D/T-NAS update the architecture first, at the weights before the step's weight update
+    (DARTS / PC-DARTS order, which the second-order gradient's virtual step assumes);
+    D/T-Meta-NAS updates it last, at the meta-updated weights (NAS-FAS Algorithm 1, eq. 14).
+    """
     device = next(model.parameters()).device
     frozen = epoch < cfg.warmup_epochs
     xi = w_opt.param_groups[0]["lr"]
@@ -380,18 +397,16 @@ def search_epoch(
             (task.query[0], _to(task.query[1], device)),
         )
         t0 = time.perf_counter()
-        step = meta_weight_step if cfg.mode == "meta" else weight_step
-        ls, acc_s = step(model, w_opt, task, loss_fn, cfg)
-        t1 = time.perf_counter()
-        q = task.query[1]
-        if frozen:
-            with torch.no_grad():
-                out = model(q[0])
-                lq, acc_q = float(loss_fn(out, q)), _accuracy(out, q, cfg.loss)
+        if cfg.mode == "meta":
+            ls, acc_s = meta_weight_step(model, w_opt, task, loss_fn, cfg)
+            t1 = time.perf_counter()
+            lq, acc_q = _arch_step(model, architect, task, frozen, xi, loss_fn)
+            t_w, t_a = t_w + t1 - t0, t_a + time.perf_counter() - t1
         else:
-            lq, acc_q = architect.step([b for _, b in task.support], q, xi)
-        t_a += time.perf_counter() - t1
-        t_w += t1 - t0
+            lq, acc_q = _arch_step(model, architect, task, frozen, xi, loss_fn)
+            t1 = time.perf_counter()
+            ls, acc_s = weight_step(model, w_opt, task, loss_fn, cfg)
+            t_a, t_w = t_a + t1 - t0, t_w + time.perf_counter() - t1
         for k, v in zip(sums, (ls, acc_s, lq, acc_q), strict=True):
             sums[k] += v
         n += 1

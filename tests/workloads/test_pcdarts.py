@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 
 import pytest
 import torch
 
+import workloads.pcdarts as pcdarts
 from search_spaces.genotypes import Genotype
 from search_spaces.spaces import make_space
 from search_spaces.supernet import build_supernet
@@ -63,6 +65,7 @@ def cfg(**kw: object) -> SearchConfig:
     return SearchConfig(**{**base, **kw})
 
 
+@pytest.mark.filterwarnings("ignore::workloads.pcdarts.SearchCollapseWarning")
 def test_one_step_changes_weights_and_arch() -> None:
     net = tiny_net("autofas")
     w0, a0 = snapshot(net.weight_parameters()), snapshot(net.arch_parameters())
@@ -207,6 +210,55 @@ def test_domain_aware_support_and_query_never_mix(mode: str) -> None:
             q = {int(task.query[0][1:])}
             sup = [{int(d[1:])} for d, _ in task.support]
             assert calls == [sup[0], q, sup[1], q, q]
+
+
+def _query_arch_grads(net: torch.nn.Module, query) -> list[torch.Tensor]:
+    """The first-order architecture gradient of the query loss at ``net``'s current weights."""
+    net.train()
+    loss = default_loss()(net(query[0]), query)
+    return list(torch.autograd.grad(loss, net.arch_parameters()))
+
+
+def _close(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.allclose(x, y, rtol=1e-4, atol=1e-9) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.filterwarnings("ignore::workloads.pcdarts.SearchCollapseWarning")
+@pytest.mark.parametrize("mode", ["nas", "meta"])
+def test_arch_gradient_is_taken_at_the_pre_update_weights_except_in_meta_mode(
+    monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """PC-DARTS (and D/T-NAS) step the architecture before the weights; D/T-Meta-NAS after the
+    meta-update (NAS-FAS eq. 14). One step, compared with gradients computed independently."""
+    net = tiny_net("fas_van")
+    before = copy.deepcopy(net)
+    arch_ids = {id(p) for p in net.arch_parameters()}
+    recorded: list[list[torch.Tensor]] = []
+    real_apply = pcdarts._apply
+
+    def apply(opt, params, grads, clip) -> None:
+        if id(params[0]) in arch_ids:
+            recorded.append([g.detach().clone() for g in grads])
+        real_apply(opt, params, grads, clip)
+
+    monkeypatch.setattr(pcdarts, "_apply", apply)
+    if mode == "nas":
+        query = data(4, 1)
+        search(net, [data(4, 0)], [query], cfg())
+    else:
+        split = RecordingSplit(domain_data(2), steps_per_epoch=1, seed=0)
+        search(net, cfg=cfg(mode="meta", meta_lr=1e-2), splitter=split)
+        query = split.tasks[0].query[1]
+    (got,) = recorded
+    pre = _query_arch_grads(before, query)
+    updated = copy.deepcopy(net)  # the weights after the step, the architecture before it
+    with torch.no_grad():
+        for p, p0 in zip(updated.arch_parameters(), before.arch_parameters(), strict=True):
+            p.copy_(p0)
+    post = _query_arch_grads(updated, query)
+    want, other = (pre, post) if mode == "nas" else (post, pre)
+    assert _close(got, want)
+    assert not _close(got, other)  # the weight step did move the gradient: the check has teeth
 
 
 def test_meta_mode_needs_domains() -> None:
