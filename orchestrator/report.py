@@ -17,10 +17,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from protocols.metrics import format_mean_std, summarize  # noqa: E402
+from orchestrator.report_stats import RunStats, ScoreSource, cell_text, delta_text  # noqa: E402
+from orchestrator.uncertainty import Interval  # noqa: E402
+from protocols.metrics import summarize  # noqa: E402
 
 FORMATS = ("md", "csv", "latex")
 ABLATION_METRICS = ("apcer", "bpcer", "acer")
+SYMBOLS = {"theta": "θ", "gamma": "γ"}
+MAX_DESCRIPTION = 4900  # the tracker cuts tags at 5000 characters
 
 
 @dataclass
@@ -30,6 +34,8 @@ class Report:
     table: pd.DataFrame
     figure: bytes | None = None
     figure_name: str | None = None
+    note: str = ""  # the footnote: what cells and intervals are, how many seeds and subjects
+    stats: pd.DataFrame | None = None  # every printed statistic, long form (fractions)
 
 
 def latest_spec(parents: pd.DataFrame) -> dict | None:
@@ -39,39 +45,85 @@ def latest_spec(parents: pd.DataFrame) -> dict | None:
     return json.loads(last["params.spec"])
 
 
+def _values(runs: pd.DataFrame, metric: str) -> list[float]:
+    return runs.get(f"metrics.test_{metric}", pd.Series(dtype=float)).dropna().tolist()
+
+
+def _row_label(by: str, value: object) -> str:
+    return f"{SYMBOLS.get(by, by)}={value:g}" if isinstance(value, float) else str(value)
+
+
+def _bounds(iv: Interval | None) -> tuple[float, float]:
+    return (iv.low, iv.high) if iv is not None else (float("nan"), float("nan"))
+
+
 def summary_table(
-    children: pd.DataFrame, by: str, order: list | None = None, numeric: bool = True
+    children: pd.DataFrame,
+    by: str,
+    order: list | None = None,
+    numeric: bool = True,
+    stats: RunStats | None = None,
 ) -> pd.DataFrame:
     """One row per value of param ``by``: APCER/BPCER/ACER mean ± std (%) over the finished
-    trials (seeds, folds), model size where recorded, and how many trials failed."""
+    trials (seeds, folds) with a bootstrap interval, model size where recorded, how many trials
+    failed; with intervals, ACER against the reference row (``0`` if swept, else the first)."""
     col = f"params.{by}"
     if children.empty or col not in children:
         return pd.DataFrame()
+    stats = stats or RunStats(None)
     keys = children[col].astype(float) if numeric else children[col]
+    groups = dict(list(children.groupby(keys, sort=False)))
     rows = []
-    for value, group in children.groupby(keys, sort=False):
+    for value, group in groups.items():
         ok = group[group["status"] == "FINISHED"]
+        label = _row_label(by, value)
         row: dict[str, object] = {by: value}
         for metric in ABLATION_METRICS:
-            values = ok.get(f"metrics.test_{metric}", pd.Series(dtype=float)).dropna().tolist()
+            values = _values(ok, metric)
             mean, std = summarize(values) if values else (float("nan"), float("nan"))
-            row[f"{metric.upper()} (%)"] = format_mean_std(mean, std)
+            row[f"{metric.upper()} (%)"], iv = stats.cell(ok, metric, label, mean, std)
             row[f"_{metric}_mean"], row[f"_{metric}_std"] = mean, std
-        for metric, label, scale in (
+            row[f"_{metric}_lo"], row[f"_{metric}_hi"] = _bounds(iv)
+        for metric, name, scale in (
             ("n_params", "params (M)", 1e-6),
             ("flops", "FLOPs (G)", 1e-9),
         ):
             values = ok.get(f"metrics.{metric}", pd.Series(dtype=float)).dropna()
             if len(values):
-                row[label] = f"{values.mean() * scale:.3f}"
+                row[name] = f"{values.mean() * scale:.3f}"
         row["trials"] = len(ok)
         row["failed"] = int((group["status"] == "FAILED").sum())
         rows.append(row)
     table = pd.DataFrame(rows)
     if order is not None:
         rank = {v: i for i, v in enumerate(order)}
-        return table.sort_values(by, key=lambda c: c.map(rank)).reset_index(drop=True)
-    return table.sort_values(by).reset_index(drop=True)
+        table = table.sort_values(by, key=lambda c: c.map(rank)).reset_index(drop=True)
+    else:
+        table = table.sort_values(by).reset_index(drop=True)
+    if stats.enabled and len(table):
+        ref = reference_value(list(table[by]), numeric)
+        table.attrs["reference"] = _row_label(by, ref)
+        ref_runs = groups[ref]
+        for metric in ABLATION_METRICS:
+            name = f"Δ{metric.upper()} vs {_row_label(by, ref)}"
+            table[name] = [
+                stats.delta(groups[v], ref_runs, metric, _row_label(by, v), _row_label(by, ref))
+                if v != ref
+                else "ref."
+                for v in table[by]
+            ]
+            if metric != "acer":  # recorded for the artifact; the table shows ΔACER only
+                table = table.drop(columns=name)
+        table["test units"] = [stats.units(groups[v]) for v in table[by]]
+    return table
+
+
+def reference_value(values: list, numeric: bool) -> object:
+    """The row every other row is compared with: 0 of a swept number (θ = 0 is DepthNet,
+    γ = 0 plain max pooling), else the first in spec order (the vanilla space, plain NAS)."""
+    if numeric and 0.0 in values:
+        return 0.0
+    return values[0]
 
 
 def relative_improvement(error_nas: float, error_random: float) -> float:
@@ -82,57 +134,92 @@ def relative_improvement(error_nas: float, error_random: float) -> float:
     return 100.0 * (error_random - error_nas) / error_random
 
 
-def ri_table(children: pd.DataFrame, order: list) -> pd.DataFrame:
-    """Per space: the NAS trials' mean ACER, the random samples' ACER mean ± std, and RI."""
+def ri_table(children: pd.DataFrame, order: list, stats: RunStats | None = None) -> pd.DataFrame:
+    """Per space: the NAS trials' ACER, the random samples' ACER (mean ± std [CI]) and RI with
+    its interval (NAS seeds and random samples resampled, test subjects shared)."""
     need = {"params.variant", "tags.workload", "metrics.test_acer"}
     if children.empty or not need <= set(children.columns):
         return pd.DataFrame()
+    stats = stats or RunStats(None)
     ok = children[children["status"] == "FINISHED"]
     rows = []
     for space in order:
         mine = ok[ok["params.variant"] == space]
-        nas = mine[mine["tags.workload"] == "nas_search"]["metrics.test_acer"].dropna().tolist()
-        rnd = mine[mine["tags.workload"] == "random_sample"]["metrics.test_acer"].dropna().tolist()
+        nas_runs = mine[mine["tags.workload"] == "nas_search"]
+        rnd_runs = mine[mine["tags.workload"] == "random_sample"]
+        nas, rnd = _values(nas_runs, "acer"), _values(rnd_runs, "acer")
         if not nas and not rnd:
             continue
-        nas_mean = summarize(nas)[0] if nas else float("nan")
+        nas_mean, nas_std = summarize(nas) if nas else (float("nan"), float("nan"))
         rnd_mean, rnd_std = summarize(rnd) if rnd else (float("nan"), float("nan"))
+        nas_text, nas_iv = stats.cell(nas_runs, "acer", f"{space} NAS", nas_mean, nas_std)
+        rnd_iv = stats.estimate_samples(rnd_runs, "acer", f"{space} random", (rnd_mean, rnd_std))
+        ri_iv = stats.ri(nas_runs, rnd_runs, "acer", space)
+        ri = relative_improvement(nas_mean, rnd_mean)
         rows.append(
             {
                 "space": space,
-                "ACER NAS (%)": format_mean_std(*summarize(nas)) if nas else "n/a",
-                "ACER random (%)": format_mean_std(rnd_mean, rnd_std) if rnd else "n/a",
+                "ACER NAS (%)": nas_text,
+                "ACER random (%)": cell_text(rnd_mean, rnd_std, rnd_iv),
                 "samples": len(rnd),
-                "RI (%)": f"{relative_improvement(nas_mean, rnd_mean):.1f}",
+                "RI (%)": delta_text(ri_iv, scale=1.0) if ri_iv else f"{ri:.1f}",
+                "test units": stats.units(nas_runs),
                 "failed": int(
                     (children[children["params.variant"] == space]["status"] == "FAILED").sum()
                 ),
                 "_nas": nas_mean,
+                "_nas_lo": _bounds(nas_iv)[0],
+                "_nas_hi": _bounds(nas_iv)[1],
                 "_rnd": rnd_mean,
                 "_rnd_std": rnd_std,
+                "_rnd_lo": _bounds(rnd_iv)[0],
+                "_rnd_hi": _bounds(rnd_iv)[1],
+                "_ri": ri,
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table if stats.enabled or table.empty else table.drop(columns="test units")
+
+
+def _yerr(table: pd.DataFrame, mean: str, lo: str, hi: str, std: str | None = None):
+    """Asymmetric error bars (percent) from the intervals; std where a row has none."""
+    m = 100 * table[mean]
+    fallback = 100 * table[std].fillna(0) if std else 0 * m
+    below = (m - 100 * table[lo]).where(table[lo].notna(), fallback)
+    above = (100 * table[hi] - m).where(table[hi].notna(), fallback)
+    return [below.clip(lower=0).fillna(0), above.clip(lower=0).fillna(0)]
 
 
 def ri_figure(table: pd.DataFrame, title: str) -> bytes:
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
     x = range(len(table))
-    ax.bar([i - 0.2 for i in x], 100 * table["_nas"], width=0.4, label="NAS")
+    ax.bar(
+        [i - 0.2 for i in x],
+        100 * table["_nas"],
+        width=0.4,
+        yerr=_yerr(table, "_nas", "_nas_lo", "_nas_hi"),
+        capsize=3,
+        label="NAS",
+    )
     ax.bar(
         [i + 0.2 for i in x],
         100 * table["_rnd"],
         width=0.4,
-        yerr=100 * table["_rnd_std"].fillna(0),
+        yerr=_yerr(table, "_rnd", "_rnd_lo", "_rnd_hi", "_rnd_std"),
         capsize=3,
         label="random sampling",
     )
-    for i, ri in zip(x, table["RI (%)"], strict=True):
+    for i, ri in zip(x, table["_ri"], strict=True):
         ax.annotate(
-            f"RI {ri}%", (i, 0), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7
+            f"RI {ri:.1f}%",
+            (i, 0),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7,
         )
     ax.set_xticks(list(x), table["space"])
-    ax.set_ylabel("ACER (%)")
+    ax.set_ylabel("ACER (%), bars: 95 % CI")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -147,14 +234,20 @@ def _png(fig) -> bytes:
 
 
 def ablation_figure(table: pd.DataFrame, param: str, title: str) -> bytes:
+    """Error vs the swept parameter: ACER with its interval as a band, APCER/BPCER as bars."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
     x = table[param].astype(float)
     for metric, style in (("acer", "o-"), ("apcer", "s--"), ("bpcer", "^--")):
-        mean, std = 100 * table[f"_{metric}_mean"], 100 * table[f"_{metric}_std"].fillna(0)
+        mean = 100 * table[f"_{metric}_mean"]
+        yerr = _yerr(table, f"_{metric}_mean", f"_{metric}_lo", f"_{metric}_hi", f"_{metric}_std")
         alpha = 1.0 if metric == "acer" else 0.5
-        ax.errorbar(x, mean, yerr=std, fmt=style, capsize=3, label=metric.upper(), alpha=alpha)
-    ax.set_xlabel({"theta": "θ", "gamma": "γ"}.get(param, param))
-    ax.set_ylabel("error (%)")
+        if metric == "acer":
+            ax.fill_between(x, mean - yerr[0], mean + yerr[1], alpha=0.2, label="ACER 95 % CI")
+            ax.plot(x, mean, style, label="ACER")
+        else:
+            ax.errorbar(x, mean, yerr=yerr, fmt=style, capsize=3, label=metric.upper(), alpha=alpha)
+    ax.set_xlabel(SYMBOLS.get(param, param))
+    ax.set_ylabel("error (%), 95 % CI")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -166,16 +259,24 @@ def public(table: pd.DataFrame) -> pd.DataFrame:
     return table[[c for c in table.columns if not str(c).startswith("_")]]
 
 
+_LATEX = {"±": r"$\pm$", "%": r"\%", "Δ": r"$\Delta$", "θ": r"$\theta$", "γ": r"$\gamma$"}
+_LATEX.update({"×": r"$\times$", "–": "--"})
+
+
+def _latex(text: str) -> str:
+    for char, command in _LATEX.items():
+        text = text.replace(char, command)
+    return text
+
+
 def render(table: pd.DataFrame, fmt: str) -> str:
     """Markdown (default), csv or latex text of a table's public columns."""
     table = public(table)
     if fmt == "csv":
         return table.to_csv(index=False)
     if fmt == "latex":
-        body = table.astype(str).apply(
-            lambda c: c.str.replace("±", r"$\pm$").str.replace("%", r"\%")
-        )
-        body.columns = [str(c).replace("%", r"\%") for c in body.columns]
+        body = table.astype(str).apply(lambda c: c.map(_latex))
+        body.columns = [_latex(str(c)) for c in body.columns]
         return body.to_latex(index=False, escape=False)
     if fmt != "md":
         raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
@@ -191,52 +292,103 @@ def render(table: pd.DataFrame, fmt: str) -> str:
     return "\n".join(lines)
 
 
-def experiment_report(name: str, parents: pd.DataFrame, children: pd.DataFrame) -> Report | None:
-    """The report an experiment's spec asks for, or None when MLflow holds nothing usable."""
+def render_report(report: Report, fmt: str) -> str:
+    """The table with its footnote (a comment in latex; csv keeps the bare table)."""
+    text = render(report.table, fmt)
+    if not report.note or fmt == "csv":
+        return text
+    if fmt == "latex":
+        return text + "% " + report.note
+    return f"{text}\n\n{report.note}"
+
+
+def experiment_report(
+    name: str,
+    parents: pd.DataFrame,
+    children: pd.DataFrame,
+    scores: ScoreSource | None = None,
+    n_resamples: int = 2000,
+) -> Report | None:
+    """The report an experiment's spec asks for, or None when MLflow holds nothing usable.
+
+    ``scores`` reads a child run's per-video scores; without it cells carry no intervals."""
     spec = latest_spec(parents)
     if spec is None or children.empty:
         return None
     if "tags.preset" in children:  # a store may hold several presets: report the latest one
         children = children[children["tags.preset"] == spec.get("preset")]
-    if spec.get("report") == "ri" and "variant" in spec.get("grid", {}):
-        table = ri_table(children, list(spec["grid"]["variant"]))
-        if table.empty:
-            return None
-        title = f"{name}: NAS vs random sampling, {spec.get('preset', '')} preset"
-        return Report(name, title, table, ri_figure(table, title), "ri.png")
-    if spec.get("report") == "variants" and "variant" in spec.get("grid", {}):
-        table = summary_table(children, "variant", list(spec["grid"]["variant"]), numeric=False)
-        if table.empty:
-            return None
-        title = f"{name}: {spec['protocol']}, {spec.get('preset', '')} preset"
-        return Report(name, title, table)
-    if spec.get("report") == "protocol":
+    stats = RunStats(scores, n_resamples)
+    kind, grid = spec.get("report"), spec.get("grid", {})
+    head = f"{name}: {spec.get('protocol', '')}, {spec.get('preset', '')} preset"
+    figure, figure_name, reference = None, None, None
+    if kind == "ri" and "variant" in grid:
+        table = ri_table(children, list(grid["variant"]), stats)
+        head = f"{name}: NAS vs random sampling, {spec.get('preset', '')} preset"
+        reference = "random sampling (RI)"
+    elif kind == "variants" and "variant" in grid:
+        table = summary_table(children, "variant", list(grid["variant"]), False, stats)
+    elif kind == "protocol":
         from orchestrator.protocol_report import policy_note, protocol_table
 
-        table = protocol_table(spec["protocol"], children)
-        if table.empty:
-            return None
-        title = (
-            f"{name}: {spec['protocol']}, {spec.get('preset', '')} preset; {policy_note(children)}"
-        )
-        return Report(name, title, table)
-    if spec.get("report") == "ablation" and spec.get("grid"):
-        param = next(iter(spec["grid"]))
-        table = summary_table(children, param)
-        if table.empty:
-            return None
-        title = f"{name}: {spec['protocol']}, {spec.get('preset', '')} preset"
-        figure = ablation_figure(table, param, title)
-        return Report(name, title, table, figure, f"acer_vs_{param}.png")
-    return None
+        table = protocol_table(spec["protocol"], children, stats, list(grid.get("network", [])))
+        head = f"{head}; {policy_note(children)}"
+    elif kind == "ablation" and grid:
+        param = next(iter(grid))
+        table = summary_table(children, param, stats=stats)
+        figure_name = f"acer_vs_{param}.png"
+    else:
+        return None
+    if table.empty:
+        return None
+    reference = reference or table.attrs.get("reference")
+    scope = f"n = {stats.scope()}" if stats.scope() else ""
+    title = f"{head}; {scope}" if scope else head
+    if figure_name:
+        figure = ablation_figure(table, next(iter(grid)), f"{head}\n{scope}")
+    elif kind == "ri":
+        figure, figure_name = ri_figure(table, f"{head}\n{scope}"), "ri.png"
+    spread = "the finished trials (Avg./mean: over folds)" if kind == "protocol" else "seeds"
+    note = stats.note(reference, spread)
+    return Report(name, title, table, figure, figure_name, note, stats.frame())
 
 
 def write_report(report: Report, fmt: str, out: Path) -> list[Path]:
+    """The table (with its footnote), its figure, and the statistics behind it (csv, json)."""
     out.mkdir(parents=True, exist_ok=True)
     ext = {"md": "md", "csv": "csv", "latex": "tex"}[fmt]
     paths = [out / f"{report.experiment}.{ext}"]
-    paths[0].write_text(render(report.table, fmt) + "\n")
+    paths[0].write_text(render_report(report, fmt) + "\n")
+    files = summary_files(report)
+    for name in ("statistics.csv", "statistics.json"):
+        if name in files:
+            paths.append(out / f"{report.experiment}_{name}")
+            paths[-1].write_bytes(files[name])
     if report.figure is not None and report.figure_name:
         paths.append(out / f"{report.experiment}_{report.figure_name}")
         paths[-1].write_bytes(report.figure)
     return paths
+
+
+def summary_files(report: Report) -> dict[str, bytes]:
+    """What a sweep's parent run carries, readable without our CLI: the table (md, csv), every
+    printed statistic with its interval (csv, json) and the figure."""
+    files = {
+        "table.md": (f"{report.title}\n\n{render_report(report, 'md')}\n").encode(),
+        "table.csv": render(report.table, "csv").encode(),
+    }
+    if report.stats is not None and not report.stats.empty:
+        files["statistics.csv"] = report.stats.to_csv(index=False).encode()
+        records = report.stats.astype(object).where(report.stats.notna(), None)
+        payload = {"title": report.title, "note": report.note, "rows": records.to_dict("records")}
+        files["statistics.json"] = json.dumps(payload, indent=1, default=float).encode()
+    if report.figure is not None and report.figure_name:
+        files[report.figure_name] = report.figure
+    return files
+
+
+def publish(tracker, run_id: str, report: Report) -> None:
+    """Log the report on a sweep's parent run (``tracker``: ``orchestrator.tracking.Tracker``)."""
+    description = f"**{report.title}**\n\n{render_report(report, 'md')}"
+    if len(description) > MAX_DESCRIPTION:
+        description = f"**{report.title}**\n\n{report.note}\n\nFull table: summary/table.md"
+    tracker.log_summary(run_id, summary_files(report), description)
