@@ -146,8 +146,9 @@ def report(
     ),
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Paper-shaped tables and figures from MLflow (figures also logged to the latest parent run)."""
-    from orchestrator.report import FORMATS, experiment_report, render, write_report
+    """Paper-shaped tables with 95 % intervals, and figures, from MLflow (the tables, statistics
+    and figures are also logged to the latest parent run)."""
+    from orchestrator.report import FORMATS, experiment_report, publish, render_report, write_report
     from orchestrator.tracking import genotype_figures, resolve_tracking_uri
 
     if fmt not in FORMATS:
@@ -156,18 +157,17 @@ def report(
     shown = 0
     for name, tracker in _trackers(uri, experiment):
         parents = tracker.parent_runs()
-        rep = experiment_report(name, parents, tracker.child_runs())
+        rep = experiment_report(name, parents, tracker.child_runs(), tracker.scores)
         if rep is None:
             continue
         shown += 1
         paths = write_report(rep, fmt, out)
         paths += genotype_figures(tracker, out / f"{name}_genotypes")
-        if rep.figure and not parents.empty:
-            last = parents.sort_values("start_time").iloc[-1]["run_id"]
-            tracker.log_artifacts(last, {rep.figure_name: rep.figure})
+        if not parents.empty:
+            publish(tracker, parents.sort_values("start_time").iloc[-1]["run_id"], rep)
         if tables:
             console.print(f"\n[bold]{rep.title}[/bold]")
-            console.print(render(rep.table, fmt), markup=False)
+            console.print(render_report(rep, fmt), markup=False)
         console.print("written: " + ", ".join(str(p) for p in paths))
     if not shown:
         console.print(f"no finished runs in {uri}; run an experiment first (orchestrate list)")

@@ -347,5 +347,22 @@ def run_experiment(
         tracker.set_tags(
             parent, {"n_finished": len(summary.finished), "n_failed": len(summary.failed)}
         )
+        if status == "FINISHED":
+            publish_summary(tracker, parent, spec.name, console)
         tracker.end(parent, status)
     return summary
+
+
+def publish_summary(tracker: Tracker, parent: str, name: str, console: Console) -> None:
+    """The sweep's table with intervals and its statistics on the parent run; a report that
+    cannot be built is a warning, never a failed sweep (``orchestrate report`` retries it)."""
+    from orchestrator.report import experiment_report, publish
+
+    try:
+        report = experiment_report(
+            name, tracker.parent_runs(), tracker.child_runs(), tracker.scores
+        )
+        if report is not None:
+            publish(tracker, parent, report)
+    except Exception as exc:  # noqa: BLE001 - the trials are stored; only the summary is missing
+        console.print(f"[yellow]warning:[/yellow] no summary on the parent run: {exc!r}")

@@ -268,6 +268,19 @@ class Tracker:
             self._call("download_artifacts", self.client.download_artifacts, run_id, path, str(dst))
         )
 
+    def scores(self, run_id: str, path: str = "scores.parquet") -> pd.DataFrame | None:
+        """A child run's per-video scores (the source of every table), or None if it has none."""
+        self.flush()
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = self._call(
+                    "download_artifacts", self.client.download_artifacts, run_id, path, tmp
+                )
+                return pd.read_parquet(local)
+            except (MlflowException, OSError) as exc:
+                log.info(f"run {run_id} has no readable {path}: {exc}")
+                return None
+
     # -- writing ---------------------------------------------------------------------------
     def start_parent(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
         run_id = self._create_run(name, dict(tags))
@@ -352,6 +365,19 @@ class Tracker:
             for name, blob in files.items():
                 (Path(tmp) / name).write_bytes(blob)
             self._call("log_artifacts", self.client.log_artifacts, run_id, tmp)
+
+    def log_summary(
+        self, run_id: str, files: Mapping[str, bytes], description: str | None = None
+    ) -> None:
+        """A sweep's summary on its parent run: files under ``summary/`` (table, statistics,
+        figure) and the markdown table as the run's description, readable in the MLflow UI."""
+        self.flush()
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, blob in files.items():
+                (Path(tmp) / name).write_bytes(blob)
+            self._call("log_artifacts", self.client.log_artifacts, run_id, tmp, "summary")
+        if description:
+            self._log(run_id, tags={"mlflow.note.content": description}, sync=True)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         self._log(run_id, tags=tags)
