@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from orchestrator.uncertainty import Bootstrap, Interval, Trial, describe
+from orchestrator.uncertainty import MIN_GROUPS, Bootstrap, Interval, Trial, describe
 from protocols.metrics import compute_metrics, format_mean_std
 
 #: Reads one child run's ``scores.parquet`` (None when the run has none).
@@ -41,9 +41,10 @@ def run_threshold(row: dict, scores: pd.DataFrame) -> float:
 
 
 def interval_text(iv: Interval | None, scale: float = 100.0) -> str:
+    """``[9.0, 15.8]``; ``†`` after an interval resting on too few test subjects."""
     if iv is None or math.isnan(iv.low):
         return ""
-    return f"[{iv.low * scale:.1f}, {iv.high * scale:.1f}]"
+    return f"[{iv.low * scale:.1f}, {iv.high * scale:.1f}]" + ("" if iv.reliable else "†")
 
 
 def cell_text(mean: float, std: float, iv: Interval | None) -> str:
@@ -55,12 +56,13 @@ def cell_text(mean: float, std: float, iv: Interval | None) -> str:
 
 
 def delta_text(iv: Interval | None, scale: float = 100.0) -> str:
-    """``-4.1 [-7.9, -0.6] *``: the difference, its interval, ``*`` when it excludes zero."""
+    """``-4.1 [-7.9, -0.6] *``: the difference, its interval, ``*`` when it excludes zero
+    (never on an interval flagged unreliable)."""
     if iv is None or math.isnan(iv.point):
         return "n/a"
     ci = interval_text(iv, scale)
     text = f"{iv.point * scale:.1f}" + (f" {ci}" if ci else "")
-    return text + (" *" if ci and iv.excludes_zero else "")
+    return text + (" *" if ci and iv.significant else "")
 
 
 class RunStats:
@@ -122,6 +124,7 @@ class RunStats:
                 "ci_low": iv.low,
                 "ci_high": iv.high,
                 "excludes_zero": None if statistic.startswith("estimate") else iv.excludes_zero,
+                "reliable": iv.reliable,
                 "folds": info["folds"],
                 "units_min": info["units"][0],
                 "units_max": info["units"][1],
@@ -224,6 +227,13 @@ class RunStats:
                 f" Δ: row minus {reference}, paired by seed and test subject;"
                 " * = interval excludes 0."
             )
+        if any(not r["reliable"] for r in self.records):
+            text += (
+                f" † fewer than {MIN_GROUPS} test {kind} in a fold: too few for a bootstrap,"
+                " the interval is too narrow and nothing on it is marked."
+            )
+        if max(r["units_max"] for r in self.records if r["statistic"] == "estimate") == 1:
+            text += " One seed: intervals cover the test subjects only, not training variation."
         if kind == "videos":
             text += (
                 " Scores without subject ids: videos resampled, too narrow if a subject's"

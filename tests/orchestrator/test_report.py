@@ -291,3 +291,18 @@ def test_threshold_falls_back_to_the_dev_eer_when_not_logged() -> None:
     legacy = children.drop(columns="metrics.threshold")
     again = experiment_report("ablation_cdc_theta", parents, legacy, frames.get, 200)
     assert list(again.table["ACER (%)"]) == list(rep.table["ACER (%)"])
+
+
+def test_few_test_subjects_are_flagged_and_never_marked() -> None:
+    """The synthetic smoke/quick data have 2-4 test subjects: intervals get a dagger, no star."""
+    rows = []
+    for theta, shift in ((0.0, 2.5), (0.7, 0.0)):
+        f = scores(int(10 * theta), shift, n_subjects=4)
+        rows.append((child(f"t{theta}", {"theta": theta, "seed": 0}, f), f))
+    children, frames = store(rows)
+    table = summary_table(children, "theta", stats=RunStats(frames.get, 300))
+    assert table.loc[1, "ACER (%)"].endswith("]†")
+    assert not table.loc[1, "ΔACER vs θ=0"].endswith("*")
+    note = RunStats(frames.get, 300)
+    summary_table(children, "theta", stats=note)
+    assert "†" in note.note("θ=0") and "One seed" in note.note("θ=0")

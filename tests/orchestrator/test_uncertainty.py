@@ -218,3 +218,13 @@ def test_results_do_not_depend_on_call_order() -> None:
     first = one.estimate(a, "acer"), one.estimate(b, "auc")
     second = two.estimate(b, "auc"), two.estimate(a, "acer")
     assert first == second[::-1]
+
+
+def test_too_few_subjects_give_unreliable_intervals_that_mark_nothing() -> None:
+    rng = np.random.default_rng(12)
+    ref = [Trial("f", "0", scores(rng, n_subjects=4, shift=2.0), 0.0)]
+    good = [Trial("f", "0", scores(rng, n_subjects=4, shift=0.0), 0.0)]
+    boot = Bootstrap(500)
+    d = boot.difference(good, ref, "acer")
+    assert not d.reliable and not d.significant
+    assert boot.estimate(good, "acer").reliable is False
