@@ -269,8 +269,12 @@ class Tracker:
         )
 
     def scores(self, run_id: str, path: str = "scores.parquet") -> pd.DataFrame | None:
-        """A child run's per-video scores (the source of every table), or None if it has none."""
+        """A child run's per-video scores (the source of every table), or None if it has none.
+
+        A report reads one file per trial: MLflow's per-download progress bar stays off unless
+        the user turned it on."""
         self.flush()
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 local = self._call(

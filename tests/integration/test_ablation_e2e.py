@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -49,6 +50,17 @@ def test_smoke_ablation_end_to_end(smoke_root: Path, local_ray, tmp_path: Path) 
         history = client.get_metric_history(run.info.run_id, "train_loss")
         assert [m.step for m in history] == [1]
 
+    # The sweep's summary is on its parent run: statistics with intervals, readable without us.
+    summary = {a.path for a in client.list_artifacts(parents[0].info.run_id, "summary")}
+    assert {"summary/statistics.json", "summary/table.md", "summary/acer_vs_theta.png"} <= summary
+    path = client.download_artifacts(
+        parents[0].info.run_id, "summary/statistics.json", str(tmp_path)
+    )
+    stats = json.loads(Path(path).read_text())
+    acer = [r for r in stats["rows"] if r["metric"] == "acer" and r["statistic"] == "estimate"]
+    assert len(acer) == 11 and all(r["ci_low"] <= r["estimate"] <= r["ci_high"] for r in acer)
+    assert "ΔACER vs θ=0" in parents[0].data.tags["mlflow.note.content"]
+
     # The scores are the source of truth: recomputing the metrics from them agrees with MLflow.
     from protocols.metrics import compute_metrics
 
@@ -81,6 +93,8 @@ def test_smoke_ablation_end_to_end(smoke_root: Path, local_ray, tmp_path: Path) 
     )
     assert rep.exit_code == 0, rep.output
     assert "ACER (%)" in rep.output and rep.output.count("\n| ") >= 11
+    assert "ΔACER vs θ=0" in rep.output and "bootstrap" in rep.output
+    assert (out / "ablation_cdc_theta_statistics.csv").exists()
     assert (out / "ablation_cdc_theta.md").exists()
     assert (out / "ablation_cdc_theta_acer_vs_theta.png").stat().st_size > 1000
     latex = runner.invoke(
