@@ -10,8 +10,11 @@ Two skeletons, one per cell shape (the supernet plugs mixed-op cells into the sa
   resized to the high level's size and concatenated into the CDCN head (3C -> C -> C/2 -> 1).
   The stem and head use CDC(theta) in the CD op space and plain convs in the vanilla one.
 
-Every network maps ``(B, 3, S, S)`` to logits: a ``(B, m, m)`` map (m = ceil(S/8), higher = bona
-fide) for ``head="map"``, or ``(B,)`` for ``head="ce"`` (a binary cross-entropy score).
+Every network maps ``(B, 3, S, S)`` to a ``(B, m, m)`` map (m = ceil(S/8), higher = bona fide) for
+``head="map"``, or ``(B,)`` for ``head="ce"`` (a binary cross-entropy logit). A map is logits
+(binary-mask BCE, Auto-FAS and the baseline space's DP trials) unless the network is built with
+``depth_head=True`` (depth MSE + CDL, the FAS space like CDCN): its head then ends with a ReLU, as
+the official CDCN nets do.
 """
 
 from __future__ import annotations
@@ -56,9 +59,16 @@ def _conv_bn_relu(c_in: int, c_out: int, theta: float) -> list[nn.Module]:
     ]
 
 
-def make_head(kind: str, c_in: int, theta: float = 0.0, widths: Sequence[int] = ()) -> nn.Module:
-    """``map``: conv-BN-ReLU per width then a 3x3 conv to one channel (squeezed);
-    ``ce``: global average pooling and a linear layer to one logit."""
+def make_head(
+    kind: str,
+    c_in: int,
+    theta: float = 0.0,
+    widths: Sequence[int] = (),
+    depth: bool = False,
+) -> nn.Module:
+    """``map``: conv-BN-ReLU per width then a 3x3 conv to one channel (squeezed), followed by a
+    ReLU for a ``depth`` regressor (never for logits trained with BCE);
+    ``ce``: global average pooling and a linear layer to one logit (``depth`` is ignored)."""
     if kind == "ce":
         return nn.Sequential(
             nn.ReLU(inplace=False),
@@ -72,6 +82,8 @@ def make_head(kind: str, c_in: int, theta: float = 0.0, widths: Sequence[int] = 
         layers += _conv_bn_relu(c_in, w, theta)
         c_in = w
     layers += [CentralDifferenceConv2d(c_in, 1, 3, padding=1, bias=False, theta=theta)]
+    if depth:
+        layers += [nn.ReLU(inplace=False)]
     layers += [nn.Flatten(1, 2)]  # (B, 1, m, m) -> (B, m, m)
     return nn.Sequential(*layers)
 
@@ -96,7 +108,9 @@ class TwoInputNetwork(nn.Module):
     ``c_out`` and ``forward(s0, s1, *cell_args(cell_type))``.
     """
 
-    def __init__(self, space: SearchSpace, C: int, make_cell: CellFactory) -> None:
+    def __init__(
+        self, space: SearchSpace, C: int, make_cell: CellFactory, depth_head: bool = False
+    ) -> None:
         super().__init__()
         self.space = space
         c_stem = space.stem_multiplier * C
@@ -116,7 +130,7 @@ class TwoInputNetwork(nn.Module):
             cell.cell_type = cell_type
             self.cells.append(cell)
             c_pp, c_p, reduction_prev = c_p, cell.c_out, reduction
-        self.head = make_head(space.head, c_p)
+        self.head = make_head(space.head, c_p, depth=depth_head)
 
     def cell_args(self) -> dict[str, tuple[Any, ...]]:
         """Extra forward arguments per cell type (the supernet's arch weights)."""
@@ -138,7 +152,9 @@ class LevelNetwork(nn.Module):
     ``c`` channels and the resolution.
     """
 
-    def __init__(self, space: SearchSpace, C: int, make_cell: CellFactory) -> None:
+    def __init__(
+        self, space: SearchSpace, C: int, make_cell: CellFactory, depth_head: bool = False
+    ) -> None:
         super().__init__()
         self.space = space
         theta = space.theta if space.op_space == "cd" else 0.0
@@ -151,7 +167,8 @@ class LevelNetwork(nn.Module):
             else None
         )
         c_cat = C * len(space.cell_types)
-        self.head = make_head(space.head, c_cat, theta, widths=(C, max(1, C // 2)))
+        widths = (C, max(1, C // 2))
+        self.head = make_head(space.head, c_cat, theta, widths=widths, depth=depth_head)
 
     @staticmethod
     def _pool(space: SearchSpace) -> nn.Module:
@@ -225,21 +242,26 @@ def build_network(
     genotype: Genotype,
     *,
     C: int | None = None,
-    width: float = 1.0,
+    width: float | None = None,
+    depth_head: bool = False,
     **space_overrides: Any,
 ) -> nn.Module:
     """The discrete network of ``genotype`` at ``C`` (default: the space's search width) times
-    ``width``. NAS-FAS retrains with doubled channels: ``width=2.0``. ``space_overrides`` change
-    network-level fields (``layers``, ``head``, ``pooling``, ``attention``, ...)."""
+    ``width`` (default: the space's ``retrain_width``, 2.0 for NAS-FAS's spaces, 1.0 for
+    Auto-FAS). ``depth_head``: end a map head with a ReLU (depth regression). ``space_overrides``
+    change network-level fields (``layers``, ``head``, ``pooling``, ``attention``, ...)."""
     space = validate_genotype(genotype, genotype.make_space(**space_overrides))
-    c = max(1, round((C or space.C) * width))
+    w = space.retrain_width if width is None else width
+    c = max(1, round((C or space.C) * w))
     if space.chain:
-        return LevelNetwork(space, c, lambda t, ch: DiscreteChainCell(genotype.cells[t], ch))
+        return LevelNetwork(
+            space, c, lambda t, ch: DiscreteChainCell(genotype.cells[t], ch), depth_head
+        )
 
     def make_cell(t: str, c_pp: int, c_p: int, ch: int, red: bool, red_prev: bool) -> nn.Module:
         return DiscreteCell(genotype.cells[t], c_pp, c_p, ch, red, red_prev)
 
-    return TwoInputNetwork(space, c, make_cell)
+    return TwoInputNetwork(space, c, make_cell, depth_head)
 
 
 def count_flops(model: nn.Module, input_size: int, batch: int = 1) -> int:

@@ -2,8 +2,9 @@
 
 All four are one class, ``DepthMapNet``, configured by block channel lists, a pooling factory and
 optional spatial attention (variants are parameters, not copies). Every network maps
-``(B, 3, S, S)`` to a ``(B, S // 8, S // 8)`` map without a final activation (logits for BCE, raw
-depth for MSE).
+``(B, 3, S, S)`` to a ``(B, S // 8, S // 8)`` map. As in the official CDCN nets the depth head
+ends with a ReLU (a depth map is non-negative); ``depth_head=False`` drops it for a map of logits
+trained with BCE, where a ReLU would pin every sigmoid at >= 0.5.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ NETWORKS: Registry[Callable[..., nn.Module]] = Registry(
     ``**kw`` overrides ``DepthMapNet`` options (e.g. ``stem``, ``pool``); unknown keys raise
     ``TypeError``.
 
-    The module maps ``(B, 3, S, S)`` images in [0, 1] to a ``(B, S // 8, S // 8)`` map with no
-    final activation. ``theta`` is the CDC mix (0 = plain convs), ``gamma`` the CDP mix (only
-    used by nets with central-difference pooling), ``width`` multiplies every channel count.
+    The module maps ``(B, 3, S, S)`` images in [0, 1] to a ``(B, S // 8, S // 8)`` map: a depth
+    map ending with a ReLU by default, logits with ``depth_head=False``. ``theta`` is the CDC mix
+    (0 = plain convs), ``gamma`` the CDP mix (only used by nets with central-difference
+    pooling), ``width`` multiplies every channel count.
     """,
 )
 
@@ -63,7 +65,8 @@ class DepthMapNet(nn.Module):
     so the third block works at S/8. ``attention_kernels``: one ``SpatialAttention`` kernel per
     block, applied to the block output on its way to the head only (as in CDCN++: the next block
     still sees the un-attended features). ``head``: widths of the head convs before the final
-    1-channel conv; BN+ReLU follow every conv except the last.
+    1-channel conv; BN+ReLU follow every conv except the last, which a ReLU follows when
+    ``depth_head`` (the official CDCN depth regressor) and nothing otherwise (logits).
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class DepthMapNet(nn.Module):
         stem: int = 64,
         width: float = 1.0,
         input_size: int = 256,
+        depth_head: bool = True,
     ) -> None:
         super().__init__()
         if input_size % 8:
@@ -108,6 +112,8 @@ class DepthMapNet(nn.Module):
             head_layers += _conv_bn_relu(c, c_out, theta)
             c = c_out
         head_layers.append(CentralDifferenceConv2d(c, 1, 3, padding=1, bias=False, theta=theta))
+        if depth_head:
+            head_layers.append(nn.ReLU())
         self.head = nn.Sequential(*head_layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

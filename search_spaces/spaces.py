@@ -143,7 +143,8 @@ class SearchSpace:
     """One search space. ``kind`` picks the macro skeleton; everything else is a parameter.
 
     ``C``: initial channels during search (two-input kinds: the first cells' width, the stem has
-    ``stem_multiplier * C``; ``fas``: the width of every cell); retraining doubles it (NAS-FAS).
+    ``stem_multiplier * C``; ``fas``: the width of every cell); retraining multiplies it by
+    ``retrain_width`` (NAS-FAS doubles it, Auto-FAS keeps it).
     ``layers``: number of cells (``fas``: always 3, low/mid/high). ``ops``: candidate op names,
     derived from ``op_space``/``theta``/``gamma``/``ratios`` when not given. ``head``: ``map``
     (a ``(B, m, m)`` logit map, m = ceil(S/8)) or ``ce`` (one ``(B,)`` logit, higher = bona fide).
@@ -240,6 +241,18 @@ class SearchSpace:
             return ()
         return tuple(sorted({self.layers // 3, 2 * self.layers // 3}))
 
+    @property
+    def retrain_width(self) -> float:
+        """Channel multiplier of a genotype's retraining. Doubling is NAS-FAS's rule (baseline and
+        FAS spaces); Auto-FAS retrains at the search width (its searched net: 0.27M params)."""
+        return 1.0 if self.kind == "autofas" else 2.0
+
+    @property
+    def default_loss(self) -> str:
+        """The map supervision of the space's paper: NAS-FAS trains the FAS space with depth MSE +
+        CDL like CDCN; Auto-FAS and the baseline space's DP trials use binary masks."""
+        return "depth" if self.kind == "fas" else "binary"
+
     def map_size(self, input_size: int | None = None) -> int:
         """Side of the output map: every kind divides the input by 8 (rounding up)."""
         s = input_size or self.input_size
@@ -303,7 +316,8 @@ SPACES: Registry[SpaceFactory] = Registry(
 
     Overrides are ``SearchSpace`` fields (``C``, ``layers``, ``head``, ``pooling``, ``attention``,
     ``op_space``, ``theta``, ``ratios``, ...); the op list is re-derived from them unless ``ops``
-    is given. Channel widths are the search widths; retraining doubles them.
+    is given. Channel widths are the search widths; retraining multiplies them by the space's
+    ``retrain_width`` (2 for NAS-FAS's spaces, 1 for Auto-FAS).
     """,
 )
 

@@ -1,7 +1,8 @@
 """PC-DARTS supernets for the three spaces: partial-channel mixed ops, edge normalisation.
 
 A mixed op runs every candidate on 1/K of the channels, passes the rest through (max-pooled in
-reduction edges) and shuffles channels so the next edge sees a different share. ``K = 1`` is the
+reduction edges, by a 3x3/stride-2 pool rather than PC-DARTS's 2x2 one so odd map sizes work; see
+``MixedOp``) and shuffles channels so the next edge sees a different share. ``K = 1`` is the
 DARTS mixed op exactly (no bypass, no shuffle). Edge normalisation scales each edge by the softmax
 of its beta over the node's incoming edges (chain cells have one incoming edge per node and no
 betas). Architecture parameters (``alphas``, ``betas``) are kept apart from the weights:
@@ -53,6 +54,10 @@ class MixedOp(nn.Module):
         self.ops = nn.ModuleList(mods)
         self.bypass: nn.Module | None = None
         if k > 1:
+            # Deliberate deviation: PC-DARTS max-pools the bypassed channels with MaxPool2d(2, 2),
+            # which floors odd sizes (7 -> 3) while the stride-2 ops give ceil (7 -> 4), so the
+            # concatenation fails on odd maps (Auto-FAS's 108 -> 54 -> 27 -> 14). The 3x3,
+            # stride-2, pad-1 pool keeps the ops' output size for every input size.
             self.bypass = nn.MaxPool2d(3, 2, 1) if stride == 2 else nn.Identity()
 
     def _mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -181,11 +186,11 @@ class Supernet:
 class TwoInputSupernet(TwoInputNetwork, Supernet):
     """The autofas / baseline supernet."""
 
-    def __init__(self, space: SearchSpace, C: int, k: int) -> None:
+    def __init__(self, space: SearchSpace, C: int, k: int, depth_head: bool = False) -> None:
         def make_cell(t: str, c_pp: int, c_p: int, c: int, red: bool, red_prev: bool) -> nn.Module:
             return SearchCell(space, c_pp, c_p, c, red, red_prev, k)
 
-        super().__init__(space, C, make_cell)
+        super().__init__(space, C, make_cell, depth_head)
         self._init_arch(space, k)
 
     def cell_args(self) -> dict[str, tuple[torch.Tensor, ...]]:
@@ -195,22 +200,26 @@ class TwoInputSupernet(TwoInputNetwork, Supernet):
 class LevelSupernet(LevelNetwork, Supernet):
     """The FAS-space supernet."""
 
-    def __init__(self, space: SearchSpace, C: int, k: int) -> None:
-        super().__init__(space, C, lambda t, c: ChainSearchCell(space, c, k))
+    def __init__(self, space: SearchSpace, C: int, k: int, depth_head: bool = False) -> None:
+        super().__init__(space, C, lambda t, c: ChainSearchCell(space, c, k), depth_head)
         self._init_arch(space, k)
 
     def cell_args(self) -> dict[str, tuple[torch.Tensor, ...]]:
         return Supernet.cell_args(self)
 
 
-def build_supernet(space: SearchSpace, C: int | None = None, k: int = 4) -> nn.Module:
+def build_supernet(
+    space: SearchSpace, C: int | None = None, k: int = 4, depth_head: bool = False
+) -> nn.Module:
     """The PC-DARTS supernet of ``space`` (``k`` partial channels; ``k=1`` is DARTS).
 
     The returned module also has ``arch_parameters()``, ``weight_parameters()``,
     ``arch_weights()``, ``arch_summary()`` and ``genotype()``. ``C`` (default ``space.C``) must
-    be divisible by ``k``.
+    be divisible by ``k``. ``depth_head``: a map head ending with a ReLU (searching with the
+    depth loss), as the retrained network will have.
     """
     c = C or space.C
     if c % k:
         raise ValueError(f"C={c} must be divisible by the partial-channel factor K={k}")
-    return LevelSupernet(space, c, k) if space.chain else TwoInputSupernet(space, c, k)
+    cls = LevelSupernet if space.chain else TwoInputSupernet
+    return cls(space, c, k, depth_head)

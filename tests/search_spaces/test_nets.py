@@ -22,6 +22,21 @@ def test_every_network_forward_backward_tiny(name: str) -> None:
         assert p.grad is not None
 
 
+@pytest.mark.parametrize("name", NETWORKS.names())
+def test_depth_head_ends_with_a_relu_and_the_logit_head_does_not(name: str) -> None:
+    """The official CDCN nets end their depth head with a ReLU; BCE logit maps must not."""
+    torch.manual_seed(0)
+    depth = NETWORKS.get(name)(width=0.05, input_size=32)
+    logits = NETWORKS.get(name)(width=0.05, input_size=32, depth_head=False)
+    assert isinstance(depth.head[-1], nn.ReLU)
+    assert isinstance(logits.head[-1], CentralDifferenceConv2d)
+    logits.load_state_dict(depth.state_dict())
+    depth.eval(), logits.eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(depth(x), torch.relu(logits(x)))
+
+
 def test_registry_names_and_miss() -> None:
     assert {"depthnet", "cdcn", "cdcn_pp", "cdn_cdp"} <= set(NETWORKS.names())
     with pytest.raises(KeyError, match="cdcn_pp"):

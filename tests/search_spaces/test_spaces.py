@@ -116,13 +116,46 @@ def test_sampled_discrete_net_forward_backward(name: str) -> None:
     torch.manual_seed(0)
     space = tiny(name)
     g = sample_genotype(space, seed=1)
-    net = build_network(g)
+    net = build_network(g, width=1.0)
     y = net(torch.randn(2, 3, TINY, TINY))
     assert y.shape == (2, 2, 2)
     y.sum().backward()
     wide = build_network(g, width=2.0)
     assert count_parameters(wide) > 2.5 * count_parameters(net)
     assert count_flops(wide, TINY) > 2.5 * count_flops(net, TINY) > 0
+    # by default a genotype retrains at its space's width: NAS-FAS doubles, Auto-FAS does not
+    default = build_network(g)
+    assert space.retrain_width == (1.0 if name == "autofas" else 2.0)
+    assert count_parameters(default) == count_parameters(wide if name != "autofas" else net)
+
+
+@pytest.mark.parametrize("name", SPACES.names())
+@pytest.mark.parametrize("kind", ["discrete", "supernet"])
+def test_depth_head_is_the_logit_head_followed_by_a_relu(name: str, kind: str) -> None:
+    """Depth regression (MSE + CDL) ends with a ReLU as CDCN's head; logit maps (BCE) do not."""
+    space = tiny(name)
+    g = sample_genotype(space, seed=2)
+
+    def make(depth: bool) -> nn.Module:
+        torch.manual_seed(0)
+        if kind == "discrete":
+            return build_network(g, width=1.0, depth_head=depth)
+        return build_supernet(space, depth_head=depth)
+
+    logits, depth = make(False), make(True)
+    depth.load_state_dict(logits.state_dict())  # a ReLU has no weights: same parameters
+    assert isinstance(depth.head[-2], nn.ReLU) and not isinstance(logits.head[-2], nn.ReLU)
+    logits.eval(), depth.eval()
+    x = torch.randn(2, 3, TINY, TINY)
+    with torch.no_grad():
+        assert torch.equal(depth(x), torch.relu(logits(x)))
+
+
+def test_autofas_genotypes_retrain_near_the_papers_size() -> None:
+    """Auto-FAS: searched net 0.27M params, retrained at the search width (no doubling)."""
+    space = make_space("autofas")
+    sizes = [count_parameters(build_network(sample_genotype(space, s))) for s in range(8)]
+    assert 200_000 <= sorted(sizes)[len(sizes) // 2] <= 350_000, sizes
 
 
 @pytest.mark.parametrize("name", ["autofas", "baseline_cd", "fas_cd"])
