@@ -53,14 +53,16 @@ GENOTYPE_RUN_PREFIX = "mlflow:"
 def resolve_network(spec: ExperimentSpec, tracking_uri: str) -> ExperimentSpec:
     """Replace a ``genotype`` reference (file or MLflow run) by the genotype's JSON text.
 
-    The job then retrains ``network="genotype"`` at twice the search width (``width=2``, the
-    search's ``C`` recorded in the genotype); ``genotype_source`` keeps the reference for tables. The genotype is validated against its space here, before any trial starts.
+    The job then retrains ``network="genotype"`` at its space's ``retrain_width`` times the
+    search's ``C`` recorded in the genotype (NAS-FAS's spaces double it, Auto-FAS keeps it) with
+    its space's ``default_loss`` (depth for the FAS space, binary masks otherwise);
+    ``genotype_source`` keeps the reference for tables. The genotype is validated against its
+    space here, before any trial starts.
     """
     ref = spec.params.get("genotype")
     if ref is None or str(ref).lstrip().startswith("{"):
         return spec
     from search_spaces.genotypes import Genotype, GenotypeError, validate_genotype
-    from workloads.train_eval import RETRAIN_WIDTH
 
     ref = str(ref)
     if ref.startswith(GENOTYPE_RUN_PREFIX):
@@ -77,7 +79,7 @@ def resolve_network(spec: ExperimentSpec, tracking_uri: str) -> ExperimentSpec:
         text = path.read_text()
     try:
         genotype = Genotype.from_json(text)
-        validate_genotype(genotype)
+        space = validate_genotype(genotype)
     except (GenotypeError, json.JSONDecodeError, KeyError) as exc:
         raise SpecError(f"genotype={ref!r}: {exc}") from None
     params = {
@@ -85,7 +87,8 @@ def resolve_network(spec: ExperimentSpec, tracking_uri: str) -> ExperimentSpec:
         "network": "genotype",
         "genotype": genotype.to_json(indent=None),
         "genotype_source": ref,
-        "width": RETRAIN_WIDTH,  # the papers retrain a searched cell at twice its search width
+        "width": space.retrain_width,  # NAS-FAS doubles the search width, Auto-FAS keeps it
+        "loss": space.default_loss,
     }
     grid = {k: v for k, v in spec.grid.items() if k != "network"}
     return dataclasses.replace(spec, params=params, grid=grid)

@@ -24,7 +24,9 @@ Params (plain JSON; defaults in brackets):
   (SiW-M's 13 types), ``instrument`` for one task per individual instrument. Type
   splits pair each attack domain with all live rows (live is shared by every task).
 * Retrain (both): ``epochs`` [60], ``lr`` [1e-4], ``weight_decay`` [5e-5], ``batch_size`` [8],
-  ``width`` [2.0, the papers double the search channels], ``loss`` [``binary``],
+  ``width`` [the space's ``retrain_width``: 2.0 for NAS-FAS's spaces, which double the search
+  channels, 1.0 for Auto-FAS], ``loss`` [the space's ``default_loss``: ``depth`` (MSE + CDL, a
+  ReLU depth head) in the FAS space, ``binary`` masks otherwise; the search uses it too],
   ``frames_per_video`` [8], ``representation`` [``static``], ``seed`` [0], ``lr_step``, ``augment``.
 * ``random_sample``'s architecture, first found of: ``genotype`` (a genotype JSON string);
   ``arch.<name>`` choices with ``<name>`` from :func:`search_space_choices` (the
@@ -69,7 +71,6 @@ from workloads.cache import FrameDataset, build_cache
 from workloads.pipeline import PipelineConfig
 from workloads.train_eval import (
     GENOTYPE_NETWORK,
-    RETRAIN_WIDTH,
     device_for_trial,
     load_fold,
     pipeline_config,
@@ -83,6 +84,7 @@ __all__ = [
     "FrameBatches",
     "nas_search",
     "random_sample",
+    "retrain_params",
     "sampled_genotype",
     "search_space_choices",
     "space_from_params",
@@ -113,8 +115,6 @@ RETRAIN_DEFAULTS: dict[str, Any] = {
     "lr": 1e-4,
     "weight_decay": 5e-5,
     "batch_size": 8,
-    "width": RETRAIN_WIDTH,
-    "loss": "binary",
     "frames_per_video": 8,
     "representation": "static",
     "seed": 0,
@@ -157,8 +157,14 @@ def space_from_params(params: Mapping[str, Any]) -> SearchSpace:
 
 
 def _with_defaults(params: Mapping[str, Any], space: SearchSpace) -> dict[str, Any]:
+    """Params with the retrain defaults; input size, width and loss default to the space's."""
     given = {k: v for k, v in params.items() if v is not None}
-    return {**RETRAIN_DEFAULTS, "input_size": space.input_size, **given}
+    own = {
+        "input_size": space.input_size,
+        "width": space.retrain_width,
+        "loss": space.default_loss,
+    }
+    return {**RETRAIN_DEFAULTS, **own, **given}
 
 
 def data_config(params: dict[str, Any]) -> PipelineConfig:
@@ -303,7 +309,7 @@ def search_config(params: Mapping[str, Any], space: SearchSpace) -> pcdarts.Sear
     split = str(params.get("split", "random"))
     kw.update(
         mode="meta" if split.startswith("meta") else "nas",
-        loss=str(params.get("loss", RETRAIN_DEFAULTS["loss"])),
+        loss=str(_with_defaults(params, space)["loss"]),
         seed=int(params.get("seed", 0)),
     )
     return getattr(pcdarts.SearchConfig, preset)(**kw)
@@ -347,9 +353,16 @@ def retrain(
     extra: Mapping[str, bytes] | None = None,
 ) -> WorkloadResult:
     """The shared retrain + evaluate half: ``train_eval`` on the genotype at ``width``."""
+    p = retrain_params(genotype, params)
+    return train_eval(p, data, _shifted_report(report, offset, extra))
+
+
+def retrain_params(genotype: Genotype, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``train_eval`` params that retrain ``genotype``: defaults (width, loss, input size)
+    from its space, where the trial's params leave them open."""
     p = _with_defaults(params, genotype.make_space())
     p.update(network=GENOTYPE_NETWORK, genotype=genotype.to_json(indent=None))
-    return train_eval(p, data, _shifted_report(report, offset, extra))
+    return p
 
 
 def run_search(
@@ -368,7 +381,8 @@ def run_search(
     batch = int(params.get("search_batch_size", 10))
     splitter = make_splitter(ds, split, key, batch, cfg.seed, steps)
     seed_everything(cfg.seed)
-    model = build_supernet(space, k=int(params.get("k", 4))).to(device_for_trial())
+    supernet = build_supernet(space, k=int(params.get("k", 4)), depth_head=cfg.loss == "depth")
+    model = supernet.to(device_for_trial())
     result = pcdarts.search(model, cfg=cfg, report=_search_report(report), splitter=splitter)
     domains = sorted(splitter.domains) if isinstance(splitter, pcdarts.DomainSplit) else []
     return result, space, {"search_split": split, "domain_key": key, "search_domains": domains}

@@ -3,8 +3,10 @@ supervision, pick the threshold on dev, evaluate test, return per-video scores.
 
 A video's score is the mean of its predicted map over its sampled frames (higher = bona fide).
 ``network="genotype"`` retrains a searched or sampled architecture (``params["genotype"]``, a
-JSON string) at ``width`` (default 2.0: the papers double the search channels to retrain); a
-scalar (``ce``) head is trained with BCE on the video label and scored by ``sigmoid(logit)``.
+JSON string) at ``width`` times its search channels (default: its space's ``retrain_width``,
+2.0 for NAS-FAS's spaces, 1.0 for Auto-FAS); a scalar (``ce``) head is trained with BCE on the
+video label and scored by ``sigmoid(logit)``. ``loss="depth"`` builds a depth head (ending with
+a ReLU, as CDCN's) trained with MSE + CDL; ``binary`` a head of logits trained with BCE.
 """
 
 from __future__ import annotations
@@ -56,8 +58,6 @@ def device_for_trial() -> torch.device:
 
 #: ``network`` value that retrains ``params["genotype"]`` instead of a hand-designed net.
 GENOTYPE_NETWORK = "genotype"
-#: Retraining width of genotype networks relative to the search ``C`` (NAS-FAS doubles it).
-RETRAIN_WIDTH = 2.0
 
 
 def genotype_of(params: dict[str, Any]) -> Genotype | None:
@@ -70,18 +70,23 @@ def genotype_of(params: dict[str, Any]) -> Genotype | None:
 
 
 def build_model(params: dict[str, Any]) -> nn.Module:
+    """The trial's network. A ``depth`` loss gets a depth head (ending with a ReLU, as CDCN's);
+    any other map loss a head of logits. Genotypes retrain at ``width`` times their search ``C``
+    (default: the space's ``retrain_width``)."""
+    depth_head = params.get("loss", "binary") == "depth"
     genotype = genotype_of(params)
     if genotype is not None:
-        c = params.get("C")
+        c, width = params.get("C"), params.get("width")
         return build_network(
             genotype,
             C=int(c) if c is not None else None,
-            width=float(params.get("width", RETRAIN_WIDTH)),
+            width=float(width) if width is not None else None,
+            depth_head=depth_head,
             input_size=int(params["input_size"]),
         )
     factory = NETWORKS.get(params["network"])
     kwargs = {k: params[k] for k in ("theta", "gamma", "width", "input_size") if k in params}
-    return factory(**kwargs)
+    return factory(**kwargs, depth_head=depth_head)
 
 
 def map_size_of(model: nn.Module, input_size: int) -> int:

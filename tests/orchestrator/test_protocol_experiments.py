@@ -43,6 +43,20 @@ def test_genotype_file_becomes_the_network(tmp_path, genotype_json):
     assert json.loads(out.params["genotype"]) == json.loads(genotype_json)
     assert out.params["genotype_source"] == str(path)
     assert "network" not in out.grid
+    assert (out.params["width"], out.params["loss"]) == (2.0, "depth")  # NAS-FAS's FAS space
+
+
+@pytest.mark.parametrize(
+    ("space", "width", "loss"),
+    [("autofas", 1.0, "binary"), ("baseline_cd", 2.0, "binary"), ("fas_van", 2.0, "depth")],
+)
+def test_a_genotype_retrains_at_its_papers_width_and_supervision(tmp_path, space, width, loss):
+    """Doubling is NAS-FAS's rule (Auto-FAS keeps its search width); depth is the FAS space's."""
+    path = tmp_path / "g.json"
+    path.write_text(sample_genotype(make_space(space), seed=0).to_json())
+    spec = apply_overrides(resolve_experiment("protocol_siw", "paper"), {"genotype": str(path)})
+    out = resolve_network(spec, "sqlite:///unused.db")
+    assert (out.params["width"], out.params["loss"]) == (width, loss)
 
 
 def test_genotype_from_an_mlflow_search_run(tmp_path, genotype_json):

@@ -20,6 +20,7 @@ from workloads.search import (
     data_config,
     nas_search,
     random_sample,
+    retrain_params,
     sampled_genotype,
     search_space_choices,
     space_from_params,
@@ -204,6 +205,46 @@ def test_train_eval_retrains_a_ce_genotype(data) -> None:
     assert [m["epoch"] for m in reports] == [1]
     assert _check_result(result, "fas_cd") == genotype
     assert genotype.make_space() == space
+
+
+@pytest.mark.filterwarnings("ignore::workloads.pcdarts.SearchCollapseWarning")
+def test_fas_space_searches_and_retrains_on_depth_labels_with_a_depth_head(
+    data, monkeypatch
+) -> None:
+    """Without a ``loss`` the FAS space takes its paper's: depth labels, MSE + CDL, a ReLU head."""
+    from workloads import pcdarts
+
+    params = {**BASE, "space": "fas_van", "loss": None, "width": None}
+    assert data_config(params).label == "depth"
+    seen: dict[str, list] = {"kinds": [], "supernet": []}
+    real_build, real_search_loss, real_train_loss = (
+        search_mod.build_supernet,
+        pcdarts.map_loss,
+        te.map_loss,
+    )
+
+    def build(space, **kw):
+        net = real_build(space, **kw)
+        seen["supernet"].append(isinstance(net.head[-2], te.nn.ReLU))
+        return net
+
+    def recording(real):
+        def loss(kind, pred, target):
+            seen["kinds"].append(kind)
+            return real(kind, pred, target)
+
+        return loss
+
+    monkeypatch.setattr(search_mod, "build_supernet", build)
+    monkeypatch.setattr(pcdarts, "map_loss", recording(real_search_loss))
+    monkeypatch.setattr(te, "map_loss", recording(real_train_loss))
+    result = nas_search(params, data, lambda m: None)
+    assert seen["supernet"] == [True] and set(seen["kinds"]) == {"depth"}
+    assert result.info["pipeline"] == data_config(params).key()
+    genotype = Genotype.from_json(result.info["genotype"])
+    model = te.build_model(retrain_params(genotype, params))
+    assert isinstance(model.head[-2], te.nn.ReLU)
+    assert (result.scores["score"] >= 0).all()  # a depth map is non-negative
 
 
 def test_domain_split_needs_two_domains(data) -> None:
