@@ -209,9 +209,9 @@ def ri_figure(table: pd.DataFrame, title: str) -> bytes:
         capsize=3,
         label="random sampling",
     )
-    for i, ri in zip(x, table["_ri"], strict=True):
+    for i, ri in zip(x, table["RI (%)"], strict=True):
         ax.annotate(
-            f"RI {ri:.1f}%",
+            f"RI {ri.removesuffix(' *')}%",
             (i, 0),
             xytext=(0, 3),
             textcoords="offset points",
@@ -320,11 +320,15 @@ def experiment_report(
     stats = RunStats(scores, n_resamples)
     kind, grid = spec.get("report"), spec.get("grid", {})
     head = f"{name}: {spec.get('protocol', '')}, {spec.get('preset', '')} preset"
-    figure, figure_name, reference = None, None, None
+    figure, figure_name, comparison = None, None, None
     if kind == "ri" and "variant" in grid:
         table = ri_table(children, list(grid["variant"]), stats)
         head = f"{name}: NAS vs random sampling, {spec.get('preset', '')} preset"
-        reference = "random sampling (RI)"
+        comparison = (
+            "RI = 100 (E_random - E_NAS) / E_random: NAS seeds and random samples resampled"
+            " independently, the test subjects shared; * = interval excludes 0."
+            " ACER random: mean ± std over the samples."
+        )
     elif kind == "variants" and "variant" in grid:
         table = summary_table(children, "variant", list(grid["variant"]), False, stats)
     elif kind == "protocol":
@@ -340,7 +344,7 @@ def experiment_report(
         return None
     if table.empty:
         return None
-    reference = reference or table.attrs.get("reference")
+    reference = table.attrs.get("reference")
     scope = f"n = {stats.scope()}" if stats.scope() else ""
     title = f"{head}; {scope}" if scope else head
     if figure_name:
@@ -348,7 +352,7 @@ def experiment_report(
     elif kind == "ri":
         figure, figure_name = ri_figure(table, f"{head}\n{scope}"), "ri.png"
     spread = "the finished trials (Avg./mean: over folds)" if kind == "protocol" else "seeds"
-    note = stats.note(reference, spread)
+    note = stats.note(reference, spread, comparison)
     return Report(name, title, table, figure, figure_name, note, stats.frame())
 
 

@@ -211,8 +211,11 @@ class RunStats:
         parts.append(f"{_span(*groups)} test {kind}")
         return " × ".join(parts)
 
-    def note(self, reference: str | None, spread: str = "seeds") -> str:
-        """The footnote: what the cells and intervals are, and what they cannot show."""
+    def note(
+        self, reference: str | None, spread: str = "seeds", comparison: str | None = None
+    ) -> str:
+        """The footnote: what the cells and intervals are, and what they cannot show
+        (``comparison``: a sentence replacing the paired-difference one)."""
         if not self.used:
             return f"Cells: mean ± std over {spread} (no per-video scores found: no intervals)."
         level = f"{100 * self.boot.level:g} %"
@@ -222,7 +225,9 @@ class RunStats:
             f"({self.boot.n_resamples} resamples) over seeds and test {kind} "
             f"({self.scope()}), each trial's dev threshold fixed; several folds: mean over folds."
         )
-        if reference:
+        if comparison:
+            text += f" {comparison}"
+        elif reference:
             text += (
                 f" Δ: row minus {reference}, paired by seed and test subject;"
                 " * = interval excludes 0."

@@ -261,6 +261,9 @@ def test_protocol_tables_average_folds_and_compare_networks() -> None:
     assert table.loc[("P3", "cdcn_pp"), "ΔACER vs cdcn"].endswith(" *")
     lodo = protocol_table("ocim_lodo", children.assign(**{"tags.fold": "CIM_to_O"}), stats)
     assert "ΔAvg. HTER vs cdcn" in lodo and CELL.match(lodo.loc[0, "CIM_to_O AUC (%)"])
+    siwm = protocol_table("siwm_loto", children.assign(**{"tags.fold": "replay"}), stats)
+    eer = siwm[(siwm.Method == "cdcn_pp") & (siwm.Metric == "EER (%)")].iloc[0]
+    assert CELL.match(eer["replay"]) and eer["Δmean vs cdcn"].endswith("*")
 
 
 def test_summary_files_and_publish_to_the_parent_run() -> None:
