@@ -25,12 +25,16 @@ fixed conditions, not resampled.
 Limitations: with 2-3 seeds the seed level is coarse (n**n distinct resamples, variance shrunk by
 (n-1)/n), so intervals understate seed-to-seed spread; one seed gives subject-only intervals.
 Below ``MIN_GROUPS`` test subjects per fold an interval is flagged unreliable (the synthetic
-smoke and quick data have 2 and 4): nothing is marked on it. Percentile intervals run a little
-short with few subjects (simulated clustered data: about 91-94 %
-coverage at 30-40 subjects, 95 % at 60; tests/orchestrator/test_uncertainty.py).
-Under the ``test_eer`` policy the threshold was fitted on the test set itself, which a
-fixed-threshold resample does not redo. Percentile intervals of rates near 0 or 1 are crude.
-EER replicates use at most ``EER_GRID`` candidate thresholds (quantiles of the trial's scores).
+smoke and quick data have 2 and 4) and nothing is marked on it. Percentile intervals run a
+little short with few subjects (simulated clustered data: about 91-94 % coverage at 30-40
+subjects, 95 % at 60; see tests/orchestrator/test_uncertainty.py), and are crude for rates near
+0 or 1. Under the ``test_eer`` policy the threshold was fitted on the test set itself, which a
+fixed-threshold resample does not redo. EER replicates use at most ``EER_GRID`` candidate
+thresholds (quantiles of the trial's scores).
+
+Pure numpy/pandas (no Ray, no MLflow). It lives in ``orchestrator/`` rather than beside
+``protocols/metrics.py`` because run keys hash every module of ``protocols/``
+(``jobs.code_version``): changing how reports summarise must not invalidate finished trials.
 """
 
 from __future__ import annotations
