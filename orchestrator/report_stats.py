@@ -9,6 +9,7 @@ come through a plain callable (run id -> frame), so nothing here touches MLflow.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 
@@ -20,6 +21,7 @@ from protocols.metrics import compute_metrics, format_mean_std
 #: Reads one child run's ``scores.parquet`` (None when the run has none).
 ScoreSource = Callable[[str], "pd.DataFrame | None"]
 FINISHED = "FINISHED"
+log = logging.getLogger(__name__)
 
 
 def _finite(value: object) -> bool:
@@ -98,7 +100,10 @@ class RunStats:
                 fold = str(row.get("tags.fold") or "")
                 seed = row.get("params.seed")
                 name = str(seed) if unit == "seed" and _finite(seed) else run_id
-                trial = Trial(fold, name, frame, run_threshold(row, frame))
+                try:
+                    trial = Trial(fold, name, frame, run_threshold(row, frame))
+                except ValueError as exc:  # e.g. a test split with one class: no interval
+                    log.warning(f"run {run_id}: scores not usable for intervals: {exc}")
             self._trials[key] = trial
         return self._trials[key]
 

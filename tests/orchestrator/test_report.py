@@ -309,3 +309,11 @@ def test_few_test_subjects_are_flagged_and_never_marked() -> None:
     note = RunStats(frames.get, 300)
     summary_table(children, "theta", stats=note)
     assert "†" in note.note("θ=0") and "One seed" in note.note("θ=0")
+
+
+def test_unusable_scores_leave_that_run_out_of_the_intervals() -> None:
+    parents, children, frames = ablation()
+    frames["t0.7s0"] = frames["t0.7s0"].assign(label=1)  # one class: no metric defined
+    rep = experiment_report("ablation_cdc_theta", parents, children, frames.get, 200)
+    row = rep.stats[(rep.stats.row == "θ=0.7") & (rep.stats.statistic == "estimate")].iloc[0]
+    assert row.units_min == 2 and CELL.match(rep.table.loc[2, "ACER (%)"])
