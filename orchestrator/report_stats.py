@@ -130,6 +130,7 @@ class RunStats:
                 "ci_high": iv.high,
                 "excludes_zero": None if statistic.startswith("estimate") else iv.excludes_zero,
                 "reliable": iv.reliable,
+                "marked": None if statistic.startswith("estimate") else iv.significant,
                 "folds": info["folds"],
                 "units_min": info["units"][0],
                 "units_max": info["units"][1],

@@ -173,6 +173,8 @@ def test_ablation_cells_carry_intervals_and_differences_against_theta_zero() -> 
     assert len(est) == 9 and est.estimate.between(0, 1).all()
     diffs = stats[stats.statistic == "difference vs θ=0"]
     assert set(diffs.metric) == {"apcer", "bpcer", "acer"} and len(diffs) == 6
+    marked = diffs[diffs.metric == "acer"].set_index("row")["marked"]
+    assert marked["θ=0.7"] and not marked["θ=0.5"]
     row = est[(est.row == "θ=0.7") & (est.metric == "acer")].iloc[0]
     logged = children[children["params.theta"] == "0.7"]["metrics.test_acer"].mean()
     assert row["mean"] == pytest.approx(logged)  # the cell's mean: MLflow's metrics
