@@ -103,7 +103,7 @@ def run(
     from orchestrator.experiments import resolve_experiment
     from orchestrator.protocol_experiments import resolve_network
     from orchestrator.runner import run_experiment
-    from orchestrator.settings import resolve_cache_root, resolve_data_root
+    from orchestrator.settings import protocol_folders, resolve_cache_root, resolve_data_root
     from orchestrator.specs import SpecError, apply_overrides, parse_set_options
     from orchestrator.tracking import resolve_tracking_uri
     from protocols.datasets import DatasetLayoutError
@@ -113,7 +113,9 @@ def run(
         spec = apply_overrides(spec, parse_set_options(set_))
         uri = resolve_tracking_uri(tracking_uri)
         spec = resolve_network(spec, uri)
-        root = resolve_data_root(data_root, spec.data_size, console)
+        root = resolve_data_root(
+            data_root, spec.data_size, console, protocol_folders(spec.protocol)
+        )
         summary = run_experiment(
             spec,
             data_root=root,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from rich.console import Console
@@ -23,8 +24,14 @@ def resolve_cache_root(value: Path | None = None) -> Path:
     return root.resolve()
 
 
-def resolve_data_root(value: Path | None, size: str, console: Console | None = None) -> Path:
-    """``--data-root``, else ``FAS_DATA_ROOT``, else the embedded synthetic benchmark of ``size``."""
+def resolve_data_root(
+    value: Path | None,
+    size: str,
+    console: Console | None = None,
+    datasets: Iterable[str] | None = None,
+) -> Path:
+    """``--data-root``, else ``FAS_DATA_ROOT``, else the embedded synthetic benchmark of ``size``
+    (with the dataset folders ``datasets`` names generated, default all)."""
     root = value or (Path(os.environ["FAS_DATA_ROOT"]) if "FAS_DATA_ROOT" in os.environ else None)
     if root is not None:
         if not root.is_dir():
@@ -34,4 +41,12 @@ def resolve_data_root(value: Path | None, size: str, console: Console | None = N
 
     if console is not None:
         console.print(f"data: embedded synthetic benchmark (size {size!r}; generated on first use)")
-    return ensure_root(size, base=cache_home() / "data").resolve()
+    return ensure_root(size, base=cache_home() / "data", datasets=datasets).resolve()
+
+
+def protocol_folders(protocol: str) -> list[str]:
+    """The data-root folders a protocol reads (so the embedded benchmark generates only those)."""
+    from protocols.datasets import DATASETS
+    from protocols.protocols import PROTOCOLS
+
+    return [getattr(DATASETS.get(d), "folder", d) for d in PROTOCOLS.get(protocol).datasets]

@@ -199,13 +199,17 @@ def generate(
         done += _write_chunk(str(out), chunk, sz, seed, atomic_files)
         if progress:
             progress(done, total)
-    label = size if isinstance(size, str) else repr(sz)
-    text = README.format(version=GENERATOR_VERSION, size=label, seed=seed)
+    write_readme(out, size if isinstance(size, str) else repr(sz), seed, names)
+    return out
+
+
+def write_readme(out: Path, size: str, seed: int, names: Iterable[str]) -> None:
+    """The root's README: what the tree is and which dataset folders it holds."""
+    text = README.format(version=GENERATOR_VERSION, size=size, seed=seed)
     text += "\nDatasets written here:\n" + "".join(
-        f"  {v}\n" for k, v in LAYOUT_NOTES.items() if k in names
+        f"  {v}\n" for k, v in LAYOUT_NOTES.items() if k in set(names)
     )
     files.write_text(out / "README.txt", text)
-    return out
 
 
 def default_base() -> Path:
@@ -214,35 +218,41 @@ def default_base() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "fas-orchestrator" / "data"
 
 
-def ensure_root(size: str, seed: int = 0, base: Path | str | None = None) -> Path:
-    """The embedded synthetic data root for (size, seed), generated once.
+def ensure_root(
+    size: str, seed: int = 0, base: Path | str | None = None, datasets: Iterable[str] | None = None
+) -> Path:
+    """The embedded synthetic data root for (size, seed) holding ``datasets`` (default: all the
+    size has), each dataset folder generated once, on first use.
 
-    The tree is generated in a sibling temp directory and renamed into place, so a reader never
-    sees a half-written root; a lock file makes concurrent callers wait instead of duplicating.
+    Missing dataset folders are generated in a sibling temp directory and renamed into place one
+    by one, so a reader never sees a half-written dataset; a lock file makes concurrent callers
+    wait instead of duplicating. A run that needs only OULU-NPU generates only OULU-NPU.
     """
-    resolve_size(size)
+    sz = resolve_size(size)
+    names = select_datasets(sz, datasets)
     base_dir = Path(base) if base is not None else default_base()
     base_dir.mkdir(parents=True, exist_ok=True)
     name = f"synthetic-{size}-seed{seed}-v{GENERATOR_VERSION}"
     root = base_dir / name
-    if root.is_dir():
+    if all((root / d).is_dir() for d in names):
         return root
     with open(base_dir / f".{name}.lock", "a+") as lock:
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if root.is_dir():
+            missing = [d for d in names if not (root / d).is_dir()]
+            if not missing:
                 return root
             tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=base_dir))
             try:
-                generate(tmp, size, seed, atomic_files=False)
-                os.replace(tmp, root)
-            except OSError:
-                if not root.is_dir():
-                    raise
+                generate(tmp, size, seed, atomic_files=False, datasets=missing)
+                root.mkdir(exist_ok=True)
+                for d in missing:
+                    os.replace(tmp / d, root / d)
+                present = [d for d in select_datasets(sz, None) if (root / d).is_dir()]
+                write_readme(root, size, seed, present)
             finally:
-                if tmp.exists():
-                    shutil.rmtree(tmp, ignore_errors=True)
+                shutil.rmtree(tmp, ignore_errors=True)
         finally:
             if fcntl is not None:
                 fcntl.flock(lock, fcntl.LOCK_UN)
