@@ -16,7 +16,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .camera import auto_exposure, background_crop, session_light
+from .camera import PHONES, auto_exposure, background_crop, session_light, white_balance
 from .common import LUMA, SUPERSAMPLE, band_noise, rng_for
 from .faces import Light, Pose, build_face, micro_motion, render_subject
 
@@ -25,18 +25,24 @@ PRINT_TEXELS_PER_PX = 4
 #: Photo framing: printed photo width relative to the frame, aspect, white margin of the sheet.
 PHOTO_WIDTH = 1.0
 PHOTO_ASPECT = 1.25
-PAPER_MARGIN = 0.08
+PAPER_MARGIN = 0.02
 #: Face framing shared by live video, photo and recording: d = FACE_SCALE x width, eyes at
 #: (0.5, FACE_Y) of the width/height.
 FACE_SCALE = 0.21
 FACE_Y = 0.42
-#: The photo (print source) and the replayed video were shot in one of the rooms, earlier:
-#: a random session's light and background per user, a little more key light on the face.
+#: The photo (print source) and the replayed video were shot earlier in the same session's room
+#: and light as the attack's recording (as OULU-NPU's attack sources were shot in its sessions),
+#: with a little more key light on the face. A source shot in another room would let a model
+#: tell attacks by their backdrop: with sessions 1-2 for training, session 3's room would appear
+#: only in attacks, and the live faces of a session-3 test would be called attacks.
 SOURCE_KEY_GAIN = 1.15
 #: Blend of an S-curve into the source photo/video tone (consumer processing adds contrast).
-SOURCE_CONTRAST = 0.5
+SOURCE_CONTRAST = 1.0
 
 
+#: Inks are photo-grade (little cross-absorption) and the sheet nearly borderless: a print keeps
+#: roughly a live face's tonal range, so what gives it away is local (halftone, paper, flatness),
+#: not a washed-out colour or a white frame that a global statistic would catch.
 @dataclass(frozen=True)
 class Printer:
     """Print process: halftone kind and pitch (output px), inks (gamut), paper."""
@@ -53,10 +59,10 @@ class Printer:
 
 PRINTERS: dict[int, Printer] = {
     # A colour laser printer on coated paper: clustered dots, good inks, a little gloss.
-    1: Printer("am", 1.2, ((0.97, 0.10, 0.04), (0.07, 0.96, 0.12), (0.02, 0.08, 0.96)),
+    1: Printer("am", 1.2, ((0.985, 0.05, 0.02), (0.035, 0.98, 0.06), (0.01, 0.04, 0.98)),
                1.0, (0.91, 0.91, 0.89), 0.012, 0.08, 0.25),
     # An inkjet on plain paper: fine stochastic drops that bleed, duller inks, warmer paper.
-    2: Printer("fm", 0.25, ((0.93, 0.18, 0.08), (0.12, 0.92, 0.2), (0.04, 0.12, 0.92)),
+    2: Printer("fm", 0.25, ((0.965, 0.09, 0.04), (0.06, 0.96, 0.10), (0.02, 0.06, 0.96)),
                1.1, (0.88, 0.87, 0.82), 0.02, 0.0, 0.5),
 }  # fmt: skip
 
@@ -103,33 +109,43 @@ def face_tpu(size: int) -> float:
     return round(1.2 * FACE_SCALE * size, 1)
 
 
-def _source_conditions(seed: int, user: int, tag: str, h: int, w: int) -> tuple[Light, np.ndarray]:
-    """Light and background of the earlier capture of a user's photo or video."""
-    r = rng_for(seed, tag, user)
-    session = int(r.integers(1, 4))
+def _source_conditions(
+    seed: int, user: int, tag: str, h: int, w: int, session: int, room: int
+) -> tuple[Light, np.ndarray]:
+    """Light and background of the earlier capture of a user's photo or video: the session's
+    light (its own jitter) and a crop of the session's room (``room``: the room seed)."""
+    r = rng_for(seed, tag, user, session)
     light = session_light(session, r)
     light = Light(light.direction, tuple(SOURCE_KEY_GAIN * c for c in light.rgb), light.ambient)
-    bg = background_crop(seed, session, max(h, w), r)
+    bg = background_crop(room, session, max(h, w), r)
     return light, np.ascontiguousarray(bg[:h, (bg.shape[1] - w) // 2 :][:, :w])
 
 
-def _encode_srgb(lin: np.ndarray, exposure: float) -> np.ndarray:
-    """The source camera's output: gamma plus the S-shaped tone curve phones give photos."""
-    v = np.power(np.clip(lin * np.float32(exposure), 0, 1), np.float32(1 / 2.2))
+#: The camera that shot the attack sources (OULU-NPU: a high-quality phone's rear camera).
+SOURCE_CAMERA = 8
+
+
+def _encode_srgb(lin: np.ndarray, exposure: float, gains: np.ndarray) -> np.ndarray:
+    """The source camera's output: white balance (without it, a photo taken under warm light
+    prints with a washed-out blue channel that no phone delivers), gamma, and the S-shaped tone
+    curve phones give photos."""
+    v = np.power(np.clip(lin * gains * np.float32(exposure), 0, 1), np.float32(1 / 2.2))
     return (1 - SOURCE_CONTRAST) * v + SOURCE_CONTRAST * v * v * (3 - 2 * v)
 
 
 @lru_cache(maxsize=2)
-def photo(seed: int, user: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The still photo printed for a user (sRGB float, portrait) and its eyes (px)."""
-    r = rng_for(seed, "photo", user)
+def photo(
+    seed: int, user: int, width: int, session: int, room: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The still photo printed for a user in a session (sRGB float, portrait) and its eyes (px)."""
+    r = rng_for(seed, "photo", user, session)
     h = int(round(width * PHOTO_ASPECT))
     model = build_face(seed, user, face_tpu(width))
     pose = Pose(width / 2 + r.normal(0, 0.01 * width), FACE_Y * h, FACE_SCALE * width,
                 r.normal(0, 0.03), r.normal(0, 0.06), r.normal(0, 0.04), 0.0)  # fmt: skip
-    light, bg = _source_conditions(seed, user, "photo-room", h, width)
+    light, bg = _source_conditions(seed, user, "photo-room", h, width, session, room)
     rad, _, eyes = render_subject(model, pose, light, bg)
-    return _encode_srgb(rad, auto_exposure(rad)), eyes
+    return _encode_srgb(rad, auto_exposure(rad), white_balance(rad, PHONES[SOURCE_CAMERA])), eyes
 
 
 FM_TILE = 64
@@ -205,14 +221,14 @@ def _halftone(values: np.ndarray, printer: int, texels_per_pitch: float) -> np.n
 
 @lru_cache(maxsize=2)
 def print_sheet(
-    seed: int, user: int, printer: int, frame_size: int
+    seed: int, user: int, printer: int, frame_size: int, session: int, room: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A printed sheet: linear reflectance RGBA texture and the eyes (texels)."""
+    """A printed sheet of the session's photo: linear reflectance RGBA texture, eyes (texels)."""
     pr = PRINTERS[printer]
-    r = rng_for(seed, "print", user, printer)
+    r = rng_for(seed, "print", user, printer, session)
     tpp = PRINT_TEXELS_PER_PX
     pw = int(round(PHOTO_WIDTH * frame_size * SUPERSAMPLE))
-    src, eyes = photo(seed, user, pw)
+    src, eyes = photo(seed, user, pw, session, room)
     up = tpp / SUPERSAMPLE
     ph_h, ph_w = int(round(src.shape[0] * up)), int(round(src.shape[1] * up))
     img = cv2.resize(src, (ph_w, ph_h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
@@ -234,19 +250,23 @@ def print_sheet(
 
 
 @lru_cache(maxsize=2)
-def recording(seed: int, user: int, size: int, n: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """The live video of the user later replayed: sRGB frames (n, size, size, 3) and eyes."""
-    r = rng_for(seed, "recording", user)
+def recording(
+    seed: int, user: int, size: int, n: int, fps: float, session: int, room: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The live video of the user in a session, later replayed: sRGB frames (n, size, size, 3)
+    and eyes."""
+    r = rng_for(seed, "recording", user, session)
     model = build_face(seed, user, face_tpu(size))
     poses = micro_motion(r, n, fps, size / 2, FACE_Y * size, FACE_SCALE * size)
-    light, bg = _source_conditions(seed, user, "recording-room", size, size)
+    light, bg = _source_conditions(seed, user, "recording-room", size, size, session, room)
     frames, eyes = [], []
-    exposure = None
+    exposure, gains = None, None
     for pose in poses:
         rad, _, e = render_subject(model, pose, light, bg)
-        exposure = exposure or auto_exposure(rad)
+        if exposure is None:  # locked on the first frame, like the capturing phones
+            exposure, gains = auto_exposure(rad), white_balance(rad, PHONES[SOURCE_CAMERA])
         noisy = rad + r.standard_normal(rad.shape, dtype=np.float32) * np.float32(0.003)
-        frames.append(_encode_srgb(noisy, exposure))
+        frames.append(_encode_srgb(noisy, exposure, gains))
         eyes.append(e)
     out = np.stack(frames)
     out.setflags(write=False)

@@ -146,6 +146,11 @@ class Context:
     scale: float
 
     @property
+    def room(self) -> int:
+        """The room seed of the clip's dataset (attack sources are shot in the same room)."""
+        return room_seed(self.seed, self.clip.dataset)
+
+    @property
     def args(self) -> tuple:
         """Positional arguments of the OULU renderers in render.py."""
         return (self.seed, self.video, self.size, self.rng, self.light, self.background,
@@ -157,11 +162,11 @@ Renderer = Callable[[Context], Parts]
 
 
 def _printer(n: int) -> Renderer:
-    return lambda c: _print(*c.args, n)
+    return lambda c: _print(*c.args, n, room=c.room)
 
 
 def _display(n: int) -> Renderer:
-    return lambda c: _replay(*c.args, n)
+    return lambda c: _replay(*c.args, n, room=c.room)
 
 
 RENDERERS: dict[str, Renderer] = {
@@ -170,7 +175,7 @@ RENDERERS: dict[str, Renderer] = {
     "print2": _printer(2),
     "print": _printer(1),
     #: A strongly bent sheet: the content is foreshortened towards the sides, not only shaded.
-    "print_warped": lambda c: _print(*c.args, 1, bend_range=(0.6, 1.2), wrap=True),
+    "print_warped": lambda c: _print(*c.args, 1, bend_range=(0.6, 1.2), wrap=True, room=c.room),
     "replay1": _display(1),
     "replay2": _display(2),
     "replay3": _display(3),

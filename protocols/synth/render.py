@@ -94,12 +94,15 @@ def _print(
     seed: int, spec: VideoSpec, size: SynthSize, r: np.random.Generator, light: Light,
     bg: np.ndarray, target: Point, scale: float, printer: int,
     bend_range: tuple[float, float] = (0, PAPER_BEND_MAX), wrap: bool = False,
+    room: int | None = None,
 ) -> Parts:  # fmt: skip
-    """A hand-held print; ``wrap`` also foreshortens the content of the bent sheet (a strongly
-    warped photo), otherwise the bend only shades it."""
+    """A hand-held print of a photo shot in this session's room (``room``: its seed, default
+    ``seed``); ``wrap`` also foreshortens the content of the bent sheet (a strongly warped
+    photo), otherwise the bend only shades it."""
     pr = PRINTERS[printer]
     s, n = bg.shape[0], size.n_frames
-    sheet, eyes_tex = print_sheet(seed, spec.user, printer, size.frame_size)
+    room = seed if room is None else room
+    sheet, eyes_tex = print_sheet(seed, spec.user, printer, size.frame_size, spec.session, room)
     motion = hand_motion(r, n, size.fps, SUPERSAMPLE)
     bend = r.uniform(*bend_range)
     if wrap:
@@ -126,11 +129,13 @@ def _print(
 
 def _replay(
     seed: int, spec: VideoSpec, size: SynthSize, r: np.random.Generator, light: Light,
-    bg: np.ndarray, target: Point, scale: float, display: int,
+    bg: np.ndarray, target: Point, scale: float, display: int, room: int | None = None,
 ) -> Parts:  # fmt: skip
+    """A screen replaying a video shot in this session's room (``room``: its seed)."""
     d = DISPLAYS[display]
     s, f, n = bg.shape[0], size.frame_size, size.n_frames
-    rec, rec_eyes = recording(seed, spec.user, s, n, size.fps)
+    room = seed if room is None else room
+    rec, rec_eyes = recording(seed, spec.user, s, n, size.fps, spec.session, room)
     ph, pw, cw, bez = screen_geometry(display, f)
     hw = (3 * ph + 2 * bez, 3 * pw + 2 * bez)
     x0 = (pw - cw) // 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Bump whenever the generated pixels, names or sidecars change: it is part of the cached root name.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,11 @@ SYNTH_SIZES: dict[str, SynthSize] = {
     "smoke": SynthSize(
         2, 2, 2, n_frames=12, frame_size=64, fps=30.0, layouts=_counts(_SMOKE, False)
     ),
-    # Laptop demo: enough videos for a CNN at 32-64 px input to show an effect.
+    # Laptop demo: 20 training users (with fewer, models fail on new faces rather than on
+    # attacks), 10 test users (subject-level intervals), frames large enough that print and
+    # screen textures survive the phones at a 48 px input.
     "quick": SynthSize(
-        6, 4, 4, n_frames=16, frame_size=96, fps=30.0, layouts=_counts(_QUICK, False)
+        20, 5, 10, n_frames=16, frame_size=128, fps=30.0, layouts=_counts(_QUICK, False)
     ),
     # The full published subject counts and grids.
     "paper": SynthSize(

@@ -202,7 +202,9 @@ def test_partial_pieces_carry_halftone_where_they_cover_the_face() -> None:
             np.asarray(_band_detail(clip_scene(_spec(species, s), 2, 64))) / live for s in subjects
         ])  # fmt: skip
         assert ratios.max(1).mean() > 5, (species, ratios)  # the covered band
-        assert ratios.min(1).mean() < 2.5, (species, ratios)  # the other band
+        # the other band: the median subject (an open eye's lid edge in one clip's band is
+        # detail too, and one subject blinking in the live clip but not in this one shows it)
+        assert np.median(ratios.min(1)) < 2.5, (species, ratios)
         if species == "partial_paper_eye":  # covers the eyes' band, not the cheeks
             assert (ratios[:, 0] > ratios[:, 1]).all(), ratios
         if species == "partial_paper_mouth":
