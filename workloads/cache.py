@@ -256,7 +256,7 @@ def build_cache(
 
 
 #: Illumination jitter ranges: overall gain, log-gamma, per-channel white-balance gain.
-GAIN, LOG_GAMMA, WHITE_BALANCE = (0.6, 1.4), (-0.4, 0.4), (0.9, 1.1)
+GAIN, LOG_GAMMA, WHITE_BALANCE = (0.6, 1.4), (-0.4, 0.4), (0.8, 1.25)
 
 
 def _uniform(lo: float, hi: float, shape: tuple[int, ...] = ()) -> torch.Tensor:
