@@ -1,0 +1,205 @@
+"""The embedded benchmark's card: how hard each protocol is, and whether a shortcut exists.
+
+Calibration targets (issue: "results that mean something"), measured on the quick-size tree:
+
+- DepthNet (CDCN with theta = 0) at the quick preset learns across sessions: OULU-NPU P1 test
+  AUC >= 0.97 and ACER <= 8 %, seed std <= 3 points;
+- protocol difficulty follows the real datasets: mean ACER P1 <= P2 <= P3 <= P4 (one fold each
+  of P3 and P4), and leave-one-dataset-out HTER well above intra-dataset ACER;
+- no global-statistics shortcut: a standardised logistic regression on global image statistics
+  (per-channel mean and std of the frame and of the face box, brightness, face-box size and
+  position, JPEG blockiness) trained on P1's train split scores test AUC <= 0.65.
+
+Each trial calls the ``train_eval`` workload in-process (no Ray, no MLflow: the card measures the
+benchmark, not the orchestrator). Run: ``python bench/bench_benchmark.py [--seeds 3]`` (about 30
+minutes on 2 cores with three seeds; ``--protocols oulu_npu_p1`` for one row, ``--verbose`` for
+score quartiles per instrument, ``--set key=value`` to change the DepthNet recipe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from orchestrator.experiments import resolve_experiment  # noqa: E402
+from protocols.datasets import read_face_boxes  # noqa: E402
+from protocols.protocols import PROTOCOLS  # noqa: E402
+from protocols.synth import GENERATOR_VERSION, generate  # noqa: E402
+from protocols.synth.camera import PHONES  # noqa: E402
+from workloads.base import DataHandle  # noqa: E402
+from workloads.train_eval import train_eval  # noqa: E402
+
+#: (protocol, fold or None for the first) measured by the card, in the order of difficulty.
+CARD = (
+    ("oulu_npu_p1", None),
+    ("oulu_npu_p2", None),
+    ("oulu_npu_p3", None),
+    ("oulu_npu_p4", None),
+    ("ocim_lodo", "CIM_to_O"),
+)
+LODO_DATASETS = ("oulu_npu", "casia_mfsd", "replay_attack", "msu_mfsd")
+PROBE_FRAMES = 3
+VERBOSE = False
+
+
+def _jpeg_level(row: pd.Series) -> float:
+    """The capturing phone's JPEG quality. A measured blockiness would be a texture statistic in
+    disguise (halftone and screen lattices change it); the encoder's level is what is global."""
+    return float(PHONES[int(row["device"])].jpeg_quality)
+
+
+def global_features(row: pd.Series) -> np.ndarray:
+    """18 global statistics of one video (mean over a few frames); no local texture."""
+    cap = cv2.VideoCapture(str(row["path"]))
+    frames = []
+    while len(frames) < PROBE_FRAMES:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    if not frames:
+        raise RuntimeError(f"{row['path']}: no frame decoded")
+    boxes = read_face_boxes(row["dataset"], row["annotation"]) if row["annotation"] else {}
+    feats = []
+    for i, frame in enumerate(frames):
+        h, w = frame.shape[:2]
+        x, y, bw, bh = boxes.get(i, next(iter(boxes.values()))) if boxes else (0, 0, w, h)
+        x0, y0 = max(x, 0), max(y, 0)
+        face = frame[y0 : y + bh, x0 : x + bw]
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        f = [
+            *frame.reshape(-1, 3).mean(0),
+            *frame.reshape(-1, 3).std(0),
+            *face.reshape(-1, 3).mean(0),
+            *face.reshape(-1, 3).std(0),
+            grey.mean(),
+            grey.std(),
+            bw / w,
+            (x + bw / 2) / w,
+            (y + bh / 2) / h,
+            _jpeg_level(row),
+        ]
+        feats.append(f)
+    return np.mean(feats, axis=0)
+
+
+def shortcut_probe(data_root: Path) -> dict[str, float]:
+    """Logistic regression on global statistics: train on P1 train, AUC on P1 dev and test."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    fold = PROTOCOLS.get("oulu_npu_p1").folds(data_root)[0]
+    xs = {s: np.stack([global_features(r) for _, r in getattr(fold, s).iterrows()]) for s in
+          ("train", "dev", "test")}  # fmt: skip
+    ys = {s: getattr(fold, s)["label"].to_numpy() for s in xs}
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+    clf.fit(xs["train"], ys["train"])
+    out = {f"probe_auc_{s}": float(roc_auc_score(ys[s], clf.decision_function(xs[s]))) for s in
+           ("dev", "test")}  # fmt: skip
+    # the single statistic most predictive on train, and how it transfers
+    aucs = [roc_auc_score(ys["train"], xs["train"][:, j]) for j in range(xs["train"].shape[1])]
+    j = int(np.argmax(np.abs(np.asarray(aucs) - 0.5)))
+    out["best_single_train_auc"] = float(aucs[j])
+    out["best_single_test_auc"] = float(roc_auc_score(ys["test"], xs["test"][:, j]))
+    out["best_single_index"] = j
+    return out
+
+
+def quick_params(overrides: dict[str, str]) -> dict:
+    """DepthNet (theta = 0) with the ablation's quick preset, plus ``--set`` overrides."""
+    spec = resolve_experiment("ablation_cdc_theta", "quick")
+    params = {**spec.params, "theta": 0.0}
+    for key, value in overrides.items():
+        params[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
+    return params
+
+
+def run_trial(params: dict, data_root: Path, cache: Path, protocol: str, fold: str | None):
+    folds = PROTOCOLS.get(protocol).folds(data_root)
+    name = fold or folds[0].name
+    handle = DataHandle(data_root, protocol, name, cache)
+    epochs: list[dict] = []
+    result = train_eval(params, handle, lambda metrics, *a: epochs.append(metrics))
+    m = result.metrics
+    dev = [e["dev_auc"] for e in epochs if "dev_auc" in e]
+    if VERBOSE:
+        sc = result.scores
+        print(sc.groupby(["split", "instrument"])["score"].describe()[["mean", "25%", "50%", "75%"]]
+              .round(3).to_string(), f"threshold {m['threshold']:.3f}")  # fmt: skip
+    return {"fold": name, "acer": m["test_acer"], "auc": m["test_auc"], "hter": m["test_hter"],
+            "dev_auc": dev[-1] if dev else float("nan")}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", type=Path, help="an existing quick-size tree (else generated)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--protocols", default=",".join(p for p, _ in CARD))
+    ap.add_argument("--no-probe", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (a trial gets 1 CPU)")
+    ap.add_argument("--verbose", action="store_true", help="score quartiles per instrument")
+    args = ap.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
+    import torch
+
+    torch.set_num_threads(args.threads)
+    overrides = dict(s.split("=", 1) for s in args.set)
+    params = quick_params(overrides)
+    wanted = args.protocols.split(",")
+    work = Path(tempfile.mkdtemp(prefix="fas-card-"))
+    root = args.data_root
+    if root is None:
+        datasets = ["oulu_npu"] + (list(LODO_DATASETS[1:]) if "ocim_lodo" in wanted else [])
+        t0 = time.perf_counter()
+        root = generate(work / "data", "quick", datasets=datasets)
+        print(f"generated quick tree ({', '.join(datasets)}) in {time.perf_counter() - t0:.0f} s")
+    print(f"generator version {GENERATOR_VERSION}; DepthNet quick params: "
+          f"input {params['input_size']}, width {params['width']}, epochs {params['epochs']}, "
+          f"frames/video {params['frames_per_video']}")  # fmt: skip
+    if not args.no_probe:
+        probe = shortcut_probe(root)
+        print("shortcut probe (logistic regression on 18 global statistics, trained on P1 train):")
+        print("  " + json.dumps({k: round(v, 3) for k, v in probe.items()}))
+    rows = []
+    for protocol, fold in CARD:
+        if protocol not in wanted:
+            continue
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            t0 = time.perf_counter()
+            r = run_trial({**params, "seed": seed}, root, work / "cache", protocol, fold)
+            r.update(protocol=protocol, seed=seed, seconds=time.perf_counter() - t0)
+            rows.append(r)
+            print(f"  {protocol:12s} {r['fold']:10s} seed {seed}: ACER {100 * r['acer']:5.1f} % "
+                  f"AUC {r['auc']:.3f} (dev {r['dev_auc']:.3f}) HTER {100 * r['hter']:5.1f} % ({r['seconds']:.0f} s)",
+                  flush=True)  # fmt: skip
+    if rows:
+        df = pd.DataFrame(rows)
+        card = df.groupby("protocol", sort=False).agg(
+            acer_mean=("acer", "mean"), acer_std=("acer", "std"), auc_mean=("auc", "mean"),
+            hter_mean=("hter", "mean"), seeds=("seed", "count"),
+        )  # fmt: skip
+        for col in ("acer_mean", "acer_std", "hter_mean"):
+            card[col] = (100 * card[col]).round(1)
+        card["auc_mean"] = card["auc_mean"].round(3)
+        print(f"\nbenchmark card (generator v{GENERATOR_VERSION}, quick preset, DepthNet):")
+        print(card.to_string())
+
+
+if __name__ == "__main__":
+    main()
