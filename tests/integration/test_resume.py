@@ -32,8 +32,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _command(uri: str, storage: Path) -> list[str]:
     # resources.cpu=2 on a 2-CPU local Ray: one trial at a time, so "one finished, the next
-    # mid-way" is a state the sweep passes through; small batches make epochs last a while.
-    sets = [f"grid.theta={THETAS}", f"epochs={EPOCHS}", "batch_size=8", "resources.cpu=2"]
+    # mid-way" is a state the sweep passes through; small batches and eight frames per video
+    # make an epoch last seconds, well past the 0.8 s the kill waits after a checkpoint.
+    sets = [
+        f"grid.theta={THETAS}",
+        f"epochs={EPOCHS}",
+        "batch_size=8",
+        "frames_per_video=8",
+        "resources.cpu=2",
+    ]
     args = [sys.executable, "-m", "orchestrator.cli", "run", EXPERIMENT, "--preset", "smoke"]
     for s in sets:
         args += ["--set", s]
