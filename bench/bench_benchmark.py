@@ -49,7 +49,6 @@ CARD = (
 )
 LODO_DATASETS = ("oulu_npu", "casia_mfsd", "replay_attack", "msu_mfsd")
 PROBE_FRAMES = 3
-VERBOSE = False
 
 
 def _jpeg_level(row: pd.Series) -> float:
@@ -127,7 +126,9 @@ def quick_params(overrides: dict[str, str]) -> dict:
     return params
 
 
-def run_trial(params: dict, data_root: Path, cache: Path, protocol: str, fold: str | None):
+def run_trial(
+    params: dict, data_root: Path, cache: Path, protocol: str, fold: str | None, verbose: bool
+) -> dict:
     folds = PROTOCOLS.get(protocol).folds(data_root)
     name = fold or folds[0].name
     handle = DataHandle(data_root, protocol, name, cache)
@@ -135,7 +136,7 @@ def run_trial(params: dict, data_root: Path, cache: Path, protocol: str, fold: s
     result = train_eval(params, handle, lambda metrics, *a: epochs.append(metrics))
     m = result.metrics
     dev = [e["dev_auc"] for e in epochs if "dev_auc" in e]
-    if VERBOSE:
+    if verbose:
         sc = result.scores
         print(sc.groupby(["split", "instrument"])["score"].describe()[["mean", "25%", "50%", "75%"]]
               .round(3).to_string(), f"threshold {m['threshold']:.3f}")  # fmt: skip
@@ -154,8 +155,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (a trial gets 1 CPU)")
     ap.add_argument("--verbose", action="store_true", help="score quartiles per instrument")
     args = ap.parse_args()
-    global VERBOSE
-    VERBOSE = args.verbose
     import torch
 
     torch.set_num_threads(args.threads)
@@ -182,7 +181,9 @@ def main() -> None:
             continue
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             t0 = time.perf_counter()
-            r = run_trial({**params, "seed": seed}, root, work / "cache", protocol, fold)
+            r = run_trial(
+                {**params, "seed": seed}, root, work / "cache", protocol, fold, args.verbose
+            )
             r.update(protocol=protocol, seed=seed, seconds=time.perf_counter() - t0)
             rows.append(r)
             print(f"  {protocol:12s} {r['fold']:10s} seed {seed}: ACER {100 * r['acer']:5.1f} % "

@@ -257,13 +257,13 @@ def _span(lo: int, hi: int) -> str:
     return str(lo) if lo == hi else f"{lo}–{hi}"
 
 
-def units_text(trials: Sequence[Trial], test: bool = False, unit: str = "seed") -> str:
+def units_text(trials: Sequence[Trial]) -> str:
     """``2 folds × 3 seeds × 20 subjects`` (per fold; ranges where folds differ)."""
     if not trials:
         return ""
     info = describe(trials)
     units, groups = info["units"], info["groups"]
     parts = [f"{info['folds']} folds"] if info["folds"] > 1 else []
-    parts.append(f"{_span(*units)} {unit}{'s' if units[1] > 1 else ''}")
-    parts.append(f"{_span(*groups)} {'test ' if test else ''}{info['kind']}")
+    parts.append(f"{_span(*units)} seed{'s' if units[1] > 1 else ''}")
+    parts.append(f"{_span(*groups)} {info['kind']}")
     return " × ".join(parts)

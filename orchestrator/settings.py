@@ -46,7 +46,7 @@ def resolve_data_root(
 
 def protocol_folders(protocol: str) -> list[str]:
     """The data-root folders a protocol reads (so the embedded benchmark generates only those)."""
-    from protocols.datasets import DATASETS
+    from protocols.datasets import dataset_folder
     from protocols.protocols import PROTOCOLS
 
-    return [getattr(DATASETS.get(d), "folder", d) for d in PROTOCOLS.get(protocol).datasets]
+    return [dataset_folder(d) for d in PROTOCOLS.get(protocol).datasets]

@@ -273,14 +273,10 @@ class Tracker:
 
         A report reads one file per trial: MLflow's per-download progress bar stays off unless
         the user turned it on."""
-        self.flush()
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                local = self._call(
-                    "download_artifacts", self.client.download_artifacts, run_id, path, tmp
-                )
-                return pd.read_parquet(local)
+                return pd.read_parquet(self.download(run_id, path, Path(tmp)))
             except (MlflowException, OSError) as exc:
                 log.info(f"run {run_id} has no readable {path}: {exc}")
                 return None
@@ -360,26 +356,27 @@ class Tracker:
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
         self._log(run_id, metrics=metrics, step=step)
 
-    def log_artifacts(self, run_id: str, files: Mapping[str, bytes] | Path) -> None:
+    def log_artifacts(
+        self, run_id: str, files: Mapping[str, bytes] | Path, artifact_path: str | None = None
+    ) -> None:
+        """Files (a folder, or name -> bytes) as artifacts of a run, under ``artifact_path``."""
         self.flush()
         if isinstance(files, Path):
-            self._call("log_artifacts", self.client.log_artifacts, run_id, str(files))
+            self._call(
+                "log_artifacts", self.client.log_artifacts, run_id, str(files), artifact_path
+            )
             return
         with tempfile.TemporaryDirectory() as tmp:
             for name, blob in files.items():
                 (Path(tmp) / name).write_bytes(blob)
-            self._call("log_artifacts", self.client.log_artifacts, run_id, tmp)
+            self._call("log_artifacts", self.client.log_artifacts, run_id, tmp, artifact_path)
 
     def log_summary(
         self, run_id: str, files: Mapping[str, bytes], description: str | None = None
     ) -> None:
         """A sweep's summary on its parent run: files under ``summary/`` (table, statistics,
         figure) and the markdown table as the run's description, readable in the MLflow UI."""
-        self.flush()
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, blob in files.items():
-                (Path(tmp) / name).write_bytes(blob)
-            self._call("log_artifacts", self.client.log_artifacts, run_id, tmp, "summary")
+        self.log_artifacts(run_id, files, "summary")
         if description:
             self._log(run_id, tags={"mlflow.note.content": description}, sync=True)
 

@@ -72,10 +72,15 @@ def listing(path: Path, limit: int = 8) -> str:
     return ", ".join(entries[:limit]) + more
 
 
+def dataset_folder(dataset: str) -> str:
+    """The data-root folder a dataset lives in (its adapter's ``folder``, else its name)."""
+    return getattr(DATASETS.get(dataset), "folder", dataset)
+
+
 def load_manifest(dataset: str, data_root: Path | str) -> pd.DataFrame:
     """The validated manifest of ``dataset`` found under ``data_root``."""
     adapter = DATASETS.get(dataset)
-    folder = getattr(adapter, "folder", dataset)
+    folder = dataset_folder(dataset)
     layout = getattr(adapter, "layout", "")
     data_root = Path(data_root)
     root = data_root / folder
