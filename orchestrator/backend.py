@@ -46,6 +46,7 @@ from orchestrator.trials import (
     TRIAL_FILE,
     DefineByRun,
     forget,
+    gate,
     is_complete,
     mark_complete,
     read_files,
@@ -79,7 +80,9 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         kwargs["address"] = address
     else:
         # "local" always starts a fresh local Ray: never attach silently to another cluster
-        # that happens to run on this machine.
+        # that happens to run on this machine. (Ray 2.60 opens a local Ray's gRPC ports on every
+        # interface and ignores a loopback node address; its token authentication, on by
+        # default, is what guards them: README, reliability.)
         kwargs["address"] = "local"
         if num_cpus:
             kwargs["num_cpus"] = num_cpus
@@ -133,6 +136,7 @@ def _trial(config: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             write_files({**checkpoint, TRIAL_FILE: json.dumps(last).encode()}, tmp)
             tune.report(payload, checkpoint=tune.Checkpoint.from_directory(tmp))
+        gate(job.run_key, int(last.get("epoch", 0)))
 
     data = DataHandle(
         Path(ctx["data_root"]),
@@ -457,6 +461,9 @@ def _tuner(
 
 
 def _tune_env() -> None:
+    tune_log = logging.getLogger("ray.tune.tune")
+    if not any(isinstance(f, _NoTuneRestoreHint) for f in tune_log.filters):
+        tune_log.addFilter(_NoTuneRestoreHint())
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter is silent at verbose=0
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", STATE_SAVE_SECONDS)
     # Tune also saves its state whenever a trial wrote ``num_to_keep`` checkpoints (so the state
@@ -482,12 +489,34 @@ def experiment_path(storage_path: str | None, name: str) -> str:
 
 def _fit(tuner: tune.Tuner, storage_path: str | None, name: str):
     """``tuner.fit()``; marks the experiment complete when no trial is left unfinished or
-    errored (a Ctrl-C'd or errored experiment stays restorable)."""
-    grid = tuner.fit()
+    errored (an errored experiment stays restorable).
+
+    Ctrl-C: Tune catches the first SIGINT, stops its trials, saves its state and returns; a
+    trial then has neither ended nor errored. That is raised as ``KeyboardInterrupt``, so an
+    interrupted sweep is never reported as done (the same command resumes it)."""
+    # Tune warns of every trial with no result yet ("could not fetch metrics"): expected after
+    # a Ctrl-C or a restore; what is unfinished is decided below.
+    analysis_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = analysis_log.level
+    analysis_log.setLevel(logging.ERROR)
+    try:
+        grid = tuner.fit()
+    finally:
+        analysis_log.setLevel(level)
     ended = (FINAL, ERROR)
     if all(r.error is None and (r.metrics or {}).get("kind") in ended for r in grid):
         mark_complete(experiment_path(storage_path, name))
+    elif any(r.error is None and (r.metrics or {}).get("kind") not in ended for r in grid):
+        raise KeyboardInterrupt(f"Tune experiment {name} interrupted")
     return grid
+
+
+class _NoTuneRestoreHint(logging.Filter):
+    """Tune's own resume hint (``Tuner.restore(...)``) is wrong for this tool: the same
+    ``orchestrate run`` command resumes, and says so."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tuner.restore(" not in record.getMessage()
 
 
 def resume_experiment(
@@ -517,10 +546,7 @@ def resume_experiment(
     trainable = _trainable(trial_ctx(ctx, resources, storage_path))
     restoring: dict[str, Any] = {"events": events, "bridge": None}
     _RESTORING[name] = restoring
-    # Tune warns of every trial that never started ("could not fetch metrics"): expected here.
-    analysis_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
-    level, grid = analysis_log.level, None
-    analysis_log.setLevel(logging.ERROR)
+    grid = None
     try:
         tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
         grid = _fit(tuner, storage_path, name)
@@ -533,7 +559,6 @@ def resume_experiment(
         )
     finally:
         _RESTORING.pop(name, None)
-        analysis_log.setLevel(level)
     bridge = restoring["bridge"]
     settled = set(bridge.settled) if bridge is not None else set()
     for result in grid or []:  # finished before the driver died, unheard by it: deliver now

@@ -22,7 +22,7 @@ app.add_typer(protocols_app, name="protocols")
 app.add_typer(data_app, name="data")
 
 console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 TrackingUri = Annotated[
     Optional[str],  # noqa: UP045 - typer reads the annotation at runtime
@@ -34,6 +34,11 @@ DataRoot = Annotated[
         help="Folder with one sub-folder per dataset (default: $FAS_DATA_ROOT, else synthetic)"
     ),
 ]
+
+
+#: Exit codes of ``run`` besides 0, 1 (a trial failed) and 2 (bad input): another live driver
+#: runs the experiment (EX_TEMPFAIL: try again later); interrupted by Ctrl-C (128 + SIGINT).
+EXIT_BUSY, EXIT_INTERRUPTED = 75, 130
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -105,7 +110,7 @@ def run(
     from orchestrator.runner import run_experiment
     from orchestrator.settings import protocol_folders, resolve_cache_root, resolve_data_root
     from orchestrator.specs import SpecError, apply_overrides, parse_set_options
-    from orchestrator.tracking import resolve_tracking_uri
+    from orchestrator.tracking import DriverBusy, resolve_tracking_uri
     from protocols.datasets import DatasetLayoutError
 
     try:
@@ -129,6 +134,16 @@ def run(
     except (SpecError, DatasetLayoutError, FileNotFoundError) as exc:
         _fail(str(exc))
         return
+    except DriverBusy as exc:
+        _fail(str(exc), EXIT_BUSY)
+        return
+    except KeyboardInterrupt:
+        err.print(
+            f"[yellow]interrupted:[/yellow] finished trials are kept in MLflow and unfinished "
+            f"ones keep their checkpoints; run the same command again to resume "
+            f"(orchestrate {' '.join(sys.argv[1:])})"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     console.print(
         f"done: {len(summary.finished)} finished, {len(summary.failed)} failed, "
         f"{summary.reused} reused; wall {summary.wall_seconds:.1f}s "

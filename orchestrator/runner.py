@@ -30,7 +30,7 @@ from orchestrator import backend
 from orchestrator.jobs import Job, code_version, data_fingerprint, expand_jobs, stable_hash
 from orchestrator.progress import SweepProgress
 from orchestrator.specs import ExperimentSpec, SpecError
-from orchestrator.tracking import Tracker
+from orchestrator.tracking import DriverLock, Tracker
 
 
 @dataclass
@@ -143,6 +143,13 @@ class _Sink:
         self.tracker.end(run_id, "FINISHED")
         self.summary_finished.append(job.run_key)
         self.view.finished(job, metrics)
+
+    def interrupted(self) -> None:
+        """Ctrl-C: the runs of trials that had not ended end KILLED (a resume adopts them)."""
+        ended = set(self.summary_finished) | set(self.summary_failed)
+        for key, run_id in self.children.items():
+            if key not in ended:
+                self.tracker.end(run_id, "KILLED")
 
     def failed(self, job: Job, error: str) -> None:
         if job.run_key in self.done:
@@ -266,9 +273,28 @@ def run_experiment(
     fresh: bool = False,
 ) -> RunSummary:
     start = time.perf_counter()
+    tracker = Tracker(tracking_uri, spec.name)
+    with DriverLock(tracker):  # one driver per experiment and store (DriverBusy otherwise)
+        return _run_locked(
+            spec, tracker, start, data_root, cache_root, tracking_uri, console, address,
+            storage_path, fresh,
+        )  # fmt: skip
+
+
+def _run_locked(
+    spec: ExperimentSpec,
+    tracker: Tracker,
+    start: float,
+    data_root: Path,
+    cache_root: Path,
+    tracking_uri: str,
+    console: Console,
+    address: str | None,
+    storage_path: str | None,
+    fresh: bool,
+) -> RunSummary:
     folds, manifest = fold_manifest(spec, data_root)
     jobs = expand_jobs(spec, folds, data_fingerprint(manifest))
-    tracker = Tracker(tracking_uri, spec.name)
     done = {} if fresh else tracker.finished_run_keys()
     todo = [j for j in jobs if j.run_key not in done]
     plan = sampling_plan(spec, jobs, tracker, fresh)
@@ -293,6 +319,7 @@ def run_experiment(
     )
     summary.parent_run_id = parent
     status = "FAILED"
+    sink: _Sink | None = None
     try:
         with SweepProgress(console, len(todo) + n_sampled, spec.name) as view:
             t0 = time.perf_counter()
@@ -342,6 +369,12 @@ def run_experiment(
         summary.finished, summary.failed = sink.summary_finished, sink.summary_failed
         summary.trial_seconds, summary.resumed = sink.trial_seconds, sink.resumed
         status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"  # Ctrl-C: what finished is kept, the same command resumes the rest
+        if sink is not None:
+            summary.finished, summary.failed = sink.summary_finished, sink.summary_failed
+            sink.interrupted()
+        raise
     finally:
         summary.wall_seconds = time.perf_counter() - start
         tracker.set_tags(

@@ -8,6 +8,8 @@ the Ray module to the Ray calls and lets the rest be tested without a cluster.
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,24 @@ SAMPLE_PREFIX = "arch."
 #: N workers x 1 CPU unschedulable on an N-CPU machine -- and a little memory, because Tune
 #: needs a non-empty request.
 DRIVER_RESOURCES = {"cpu": 0.0, "memory": 256 * 1024**2}
+
+
+#: Test pacing (never set in production): a folder where each trial, after each checkpointed
+#: epoch, writes ``<run_key>.<epoch>.reached`` and waits until the test writes
+#: ``<run_key>.<epoch>.go`` or ``go``. A test then controls exactly where a sweep stands when it
+#: kills or interrupts it, however fast or slow the machine is.
+GATE_ENV = "FAS_TRIAL_GATE"
+
+
+def gate(run_key: str, epoch: int) -> None:
+    """Wait at ``GATE_ENV``'s gate after epoch ``epoch`` of trial ``run_key`` (no-op unset)."""
+    folder = os.environ.get(GATE_ENV)
+    if not folder:
+        return
+    root = Path(folder)
+    (root / f"{run_key}.{epoch}.reached").touch()
+    while not ((root / "go").exists() or (root / f"{run_key}.{epoch}.go").exists()):
+        time.sleep(0.05)  # polls for the test's release; the pace is the test's, not a timer's
 
 
 def write_result(result, out: Path, node_id: str) -> None:
