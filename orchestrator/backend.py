@@ -12,11 +12,13 @@ pattern); every worker runs the same workload, rank 0's epochs are relayed to th
 final result comes back as a Train checkpoint, which the trial reports like any other trial.
 
 Resuming: a workload's per-epoch checkpoints (``report(metrics, checkpoint)``) become Tune
-checkpoints, and a trial started from one (Tune's retry after a lost node, or a restored
-experiment) hands it back to the workload as ``DataHandle.resume``. A sweep's Tune experiment has
-a stable name, so the same ``orchestrate run`` after its driver died restores it
-(``resume_experiment``): unfinished trials continue from their latest checkpoint, trials that
-errored on infrastructure are retried from theirs, finished ones are not rerun.
+checkpoints, and a trial started from one (Tune's retry after a lost node, or a dead driver's
+trial) hands it back to the workload as ``DataHandle.resume``. A sweep's Tune experiment has a
+stable name, so the same ``orchestrate run`` after its driver died finds what it left
+(``recover_experiment``): finished trials are delivered, not rerun; unfinished ones (including
+those that errored on infrastructure) continue from their newest complete checkpoint. Tune's
+``Tuner.restore`` is never used: it unpickles state from the storage path (see
+``trials.recover``).
 """
 
 from __future__ import annotations
@@ -41,15 +43,19 @@ from orchestrator.trials import (
     ERROR,
     FINAL,
     RESULT_FILE,
-    SAMPLE_PREFIX,
+    RESUME_KEY,
     STATE_SAVE_SECONDS,
     TRIAL_FILE,
     DefineByRun,
     forget,
     gate,
-    is_complete,
+    job_of,
+    local_checkpoint,
     mark_complete,
+    read_checkpoint,
     read_files,
+    recover,
+    resume_area,
     train_run_name,
     train_slots,
     trial_ctx,
@@ -97,13 +103,6 @@ def _node_id() -> str:
     return ray.get_runtime_context().get_node_id()
 
 
-def job_of(config: Mapping[str, Any]) -> Job:
-    """The job a trial runs: the grid job, or the template filled with a sampler's choices."""
-    job = Job.from_dict(config["job"])
-    sample = {k: v for k, v in config.items() if k.startswith(SAMPLE_PREFIX)}
-    return job.with_sample(sample) if sample else job
-
-
 def _trial(config: dict[str, Any]) -> None:
     """The function trainable: run the job's workload, report epochs, checkpoint the result."""
     import torch
@@ -116,7 +115,9 @@ def _trial(config: dict[str, Any]) -> None:
     ctx = config["ctx"]
     torch.set_num_threads(max(1, int(ctx["threads"])))
 
-    resume = _checkpoint_files(tune.get_checkpoint())
+    resume = _checkpoint_files(tune.get_checkpoint())  # Tune's retry within this driver
+    if resume is None and job.run_key in ctx.get(RESUME_KEY, {}):
+        resume = read_checkpoint(ctx[RESUME_KEY][job.run_key])  # a dead driver's trial
     if resume is not None and RESULT_FILE in resume:
         _report_final_again(resume)  # it had finished before its driver died: recompute nothing
         return
@@ -328,31 +329,26 @@ class _Bridge(tune.Callback):
     per ``training_iteration`` (which restarts at 1 without a checkpoint and continues after one).
     An optional ``events.retried(job, error, attempt)`` hears of each retry.
 
-    Tune pickles the bridge with its run config (``tuner.pkl``); ``Tuner.restore`` unpickles the
-    dead driver's bridge, which then takes this driver's events from ``_RESTORING`` (and leaves
-    itself there). ``settled``: the run keys whose trials ended (finished or failed) here.
+    Tune pickles the bridge with its run config (``tuner.pkl``): only its name goes there (the
+    events live in this driver; nothing reads ``tuner.pkl`` back, see ``trials.recover``).
     """
 
     def __init__(self, events: TrialEvents | None, name: str) -> None:
         self.events, self.name = events, name
         self._delivered: dict[str, int] = {}
-        self.settled: set[str] = set()
 
     def __getstate__(self) -> dict:
-        return {"name": self.name}  # the events (MLflow, progress) live in this driver only
-
-    def __setstate__(self, state: dict) -> None:
-        restoring = _RESTORING.get(state["name"], {})
-        self.__init__(restoring.get("events"), state["name"])
-        restoring["bridge"] = self
+        return {"name": self.name}
 
     @staticmethod
     def _job(trial) -> Job:
         return job_of(trial.config)
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        # A trial with a checkpoint continues (a retry or a restored experiment): its run too.
-        self.events.started(self._job(trial), resumed=trial.checkpoint is not None)
+        # A trial with a checkpoint continues (a retry, or a dead driver's trial): its run too.
+        job = self._job(trial)
+        recovered = job.run_key in trial.config["ctx"].get(RESUME_KEY, {})
+        self.events.started(job, resumed=trial.checkpoint is not None or recovered)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if result.get("kind") == "epoch":
@@ -379,7 +375,6 @@ class _Bridge(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         job = self._job(trial)
-        self.settled.add(job.run_key)
         last = dict(trial.last_result or {})
         if last.get("kind") == ERROR:
             self.events.failed(job, str(last.get("error")))
@@ -391,13 +386,7 @@ class _Bridge(tune.Callback):
             self.events.finished(job, dict(last["metrics"]), Path(path))
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.settled.add(self._job(trial).run_key)
         self.events.failed(self._job(trial), _error_text(trial))
-
-
-#: Experiment name -> {"events": what a restored experiment's unpickled ``_Bridge`` delivers
-#: to, "bridge": that bridge}, while ``resume_experiment`` restores it.
-_RESTORING: dict[str, dict[str, Any]] = {}
 
 
 def _last_failure(trial) -> str:
@@ -438,7 +427,10 @@ def _tuner(
             dict(ray.cluster_resources()), _max_resources(), ctx["cpu"], ctx["gpu"], ctx["workers"]
         )
         tune_config = {**tune_config, "max_concurrent_trials": slots}
-    forget(experiment_path(storage_path, name))  # a new experiment replaces any old state
+    path = experiment_path(storage_path, name)
+    forget(path)  # a new experiment replaces any old state ...
+    if not ctx.get(RESUME_KEY):
+        forget(resume_area(path))  # ... and, unless it continues them, old checkpoints
     return tune.Tuner(
         _trainable(ctx),
         param_space=trainable_space(ctx) if trainable_space else None,
@@ -519,58 +511,31 @@ class _NoTuneRestoreHint(logging.Filter):
         return "Tuner.restore(" not in record.getMessage()
 
 
-def resume_experiment(
-    events: TrialEvents,
-    *,
-    name: str,
-    resources: Mapping[str, float],
-    data_root: Path,
-    cache_root: Path,
-    storage_path: str | None = None,
-) -> set[str] | None:
-    """Finish experiment ``name`` as a killed driver left it; None if there is nothing to restore.
-
-    ``Tuner.restore`` continues unfinished trials from their latest checkpoints
-    (``resume_unfinished``) and retries errored ones from theirs (``resume_errored``: a Tune
-    error is an infrastructure fault -- application errors end a trial as a reported failure,
-    so they are not Tune errors -- and a checkpoint is as good as after Tune's own retries).
-    Finished trials are not rerun; those this driver did not hear of are delivered from their
-    final checkpoints. Returns the run keys that ended here (finished or failed): whatever else
-    the caller still needs (e.g. an earlier application failure) it runs as a new experiment.
-    """
-    _tune_env()
+def recover_experiment(
+    events: TrialEvents, *, name: str, storage_path: str | None = None
+) -> tuple[set[str], dict[str, Job], dict[str, str]]:
+    """What a dead driver's experiment ``name`` left, read back without unpickling anything
+    (``trials.recover``): its finished trials are delivered to ``events`` now (nothing is
+    rerun); its unfinished ones come back as (jobs, run key -> checkpoint) for the caller to run
+    again, each continuing after its last checkpointed epoch. Returns (the run keys delivered,
+    the unfinished jobs by run key, their checkpoints)."""
     path = experiment_path(storage_path, name)
-    if not tune.Tuner.can_restore(path) or is_complete(path):
-        return None
-    ctx = {"data_root": str(data_root), "cache_root": str(cache_root)}
-    trainable = _trainable(trial_ctx(ctx, resources, storage_path))
-    restoring: dict[str, Any] = {"events": events, "bridge": None}
-    _RESTORING[name] = restoring
-    grid = None
-    try:
-        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
-        grid = _fit(tuner, storage_path, name)
-    except Exception as exc:  # noqa: BLE001 - stale or foreign state: the rest starts over
-        logging.getLogger(__name__).warning(
-            "cannot restore the Tune experiment at %s (%s: %s); its unfinished trials start over",
-            path,
-            type(exc).__name__,
-            str(exc)[:300],
-        )
-    finally:
-        _RESTORING.pop(name, None)
-    bridge = restoring["bridge"]
-    settled = set(bridge.settled) if bridge is not None else set()
-    for result in grid or []:  # finished before the driver died, unheard by it: deliver now
-        job = job_of(result.config)
-        metrics = result.metrics or {}
-        if job.run_key in settled or metrics.get("kind") != FINAL or result.checkpoint is None:
-            continue
-        events.started(job, resumed=True)
-        with result.checkpoint.as_directory() as ckpt:
-            events.finished(job, dict(metrics["metrics"]), Path(ckpt))
-        settled.add(job.run_key)
-    return settled
+    settled: set[str] = set()
+    jobs: dict[str, Job] = {}
+    points: dict[str, str] = {}
+    for key, found in recover(path).items():
+        job = found.job
+        if found.finished:
+            result = json.loads(read_checkpoint(found.checkpoint)[RESULT_FILE])
+            events.started(job, resumed=True)
+            with local_checkpoint(found.checkpoint) as ckpt:
+                events.finished(job, dict(result["metrics"]), ckpt)
+            settled.add(key)
+        else:
+            jobs[key], points[key] = job, found.checkpoint
+    if not points:
+        forget(resume_area(path))  # nothing left to continue
+    return settled, jobs, points
 
 
 def run_trials(
@@ -583,12 +548,16 @@ def run_trials(
     cache_root: Path,
     storage_path: str | None = None,
     max_failures: int = 0,
+    resume: Mapping[str, str] | None = None,
 ) -> float:
     """Run every job as a Tune trial (a grid) in a new experiment ``name`` (replacing any old
-    state under it); returns the wall time. Failures do not raise."""
+    state under it); a job in ``resume`` (run key -> checkpoint, from ``recover_experiment``)
+    continues from it. Returns the wall time. Failures do not raise."""
     if not jobs:
         return 0.0
     ctx = {"data_root": str(data_root), "cache_root": str(cache_root)}
+    if resume:
+        ctx[RESUME_KEY] = {j.run_key: resume[j.run_key] for j in jobs if j.run_key in resume}
     tuner = _tuner(
         lambda c: {"job": tune.grid_search([j.to_dict() for j in jobs]), "ctx": c},
         events,

@@ -1,14 +1,15 @@
 """``orchestrate run``: spec -> jobs -> (skip what MLflow already holds) -> Ray trials -> MLflow.
 
 Resuming after a killed driver: each stage's Tune experiment is named by a hash of its job set
-(``tune_name``), so the same command first restores what the dead driver left
-(``backend.resume_experiment``: unfinished trials continue from their checkpoints) and then runs
-what is still missing. The sampled (Optuna) stage restores the same way: Tune restores its
-``OptunaSearch`` with the sampler's state, so the restored experiment finishes its own
-``num_samples``; only samples still missing after it are drawn anew. The sink keeps one MLflow
-child run per trial: a trial resumed from a checkpoint continues its unfinished run
+(``tune_name``), so the same command first recovers what the dead driver left
+(``backend.recover_experiment``, from plain files, never unpickled): finished trials are delivered
+to MLflow, unfinished ones continue from their newest checkpoint, and what is still missing runs
+anew. The sampled (Optuna) stage recovers the same way: the dead driver's drawn samples finish
+(or are delivered), and only samples still missing are drawn, by a sampler seeded past them
+(a TPE sampler starts without the dead driver's history). The sink keeps one MLflow child run
+per trial: a trial resumed from a checkpoint continues its unfinished run
 (``Tracker.adopt_child``) and skips the epochs that run already holds; events of run keys
-already FINISHED in MLflow are ignored. ``--fresh`` skips the restore; a new experiment under
+already FINISHED in MLflow are ignored. ``--fresh`` skips the recovery; a new experiment under
 the same name replaces the old state.
 """
 
@@ -331,38 +332,46 @@ def _run_locked(
             place = {**where, "resources": spec.resources, "storage_path": storage}
             common = {**place, "max_failures": spec.retries}
 
-            def resume(name: str) -> set[str]:
-                """What the killed driver's experiment ``name`` settles now (--fresh: nothing)."""
+            def recover(name: str) -> tuple[set[str], dict[str, Job], dict[str, str]]:
+                """What a dead driver's experiment ``name`` left (--fresh: nothing): finished
+                trials delivered now, unfinished ones with their checkpoints."""
                 if fresh:
-                    return set()
-                t0 = time.perf_counter()
-                settled = backend.resume_experiment(sink, name=name, **place)
-                summary.trials_wall_seconds += time.perf_counter() - t0
-                if settled is not None:
+                    return set(), {}, {}
+                settled, left, points = backend.recover_experiment(
+                    sink, name=name, storage_path=storage
+                )
+                if settled or points:
                     view.console.print(
-                        f"  restored Tune experiment {name}: {len(settled - set(done))} trial(s) "
-                        f"ended ({len(sink.resumed)} resumed from checkpoints)"
+                        f"  recovered {name}: {len(settled - set(done))} finished trial(s) "
+                        f"delivered, {len(points)} continue from their checkpoints"
                     )
-                return settled or set()
+                return settled, left, points
 
             where_hash = {**where, "tracking_uri": tracking_uri}
             name = tune_name(spec, [j.run_key for j in jobs], where_hash)
-            settled = resume(name) if todo else set()
+            settled, _, points = recover(name) if todo else (set(), {}, {})
             todo = [j for j in todo if j.run_key not in settled]
-            summary.trials_wall_seconds += backend.run_trials(todo, sink, name=name, **common)
+            summary.trials_wall_seconds += backend.run_trials(
+                todo, sink, name=name, resume=points, **common
+            )
             for template, remaining, seed in plan:
                 if not remaining:
                     continue
                 name = tune_name(spec, [template.run_key], where_hash)
-                ended = len(resume(name) - set(done))  # samples the restored experiment settled
-                if remaining > ended:
+                settled, left, points = recover(name)
+                unfinished = [j for k, j in left.items() if k not in done]
+                summary.trials_wall_seconds += backend.run_trials(
+                    unfinished, sink, name=name, resume=points, **common
+                )
+                drawn = len(settled - set(done)) + len(unfinished)  # samples the dead driver drew
+                if remaining > drawn:
                     summary.trials_wall_seconds += backend.run_sampled(
                         template,
                         _choices(template),
                         sink,
-                        num_samples=remaining - ended,
+                        num_samples=remaining - drawn,
                         algorithm=spec.sampling["algorithm"],
-                        seed=seed + ended,
+                        seed=seed + drawn,
                         name=name,
                         **common,
                     )

@@ -7,22 +7,31 @@ the Ray module to the Ray calls and lets the rest be tested without a cluster.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow.fs
 
+from orchestrator.jobs import Job
+
 FINAL = "final"
 ERROR = "error"
 #: A report that only saves state between epochs (empty metrics with a checkpoint).
 CHECKPOINT = "checkpoint"
-#: Files of a Tune checkpoint the backend owns: the final result, and the trial's last metrics
-#: (so a resumed trial's objective is right); workload files must not use these names.
-RESULT_FILE, TRIAL_FILE = "result.json", "trial.json"
+#: Files of a Tune checkpoint the backend owns: the final result, the trial's last metrics (so a
+#: resumed trial's objective is right) and the list of the checkpoint's files with their sizes
+#: (a checkpoint copied only in part is never resumed from); workload files must not use these.
+RESULT_FILE, TRIAL_FILE, MANIFEST_FILE = "result.json", "trial.json", "files.json"
+#: The trial context's key for recovered trials: run key -> checkpoint (resume area folder/URI).
+RESUME_KEY = "resume"
 #: How often (seconds) the driver saves Tune's experiment state: what a killed driver's restore
 #: sees. Tune's default ("auto", at least 10 s) would rerun more of what finished just before.
 STATE_SAVE_SECONDS = "5"
@@ -58,25 +67,35 @@ def gate(run_key: str, epoch: int) -> None:
 
 def write_result(result, out: Path, node_id: str) -> None:
     """A trial's final result as files: ``scores.parquet``, the artifacts, ``result.json``."""
-    result.scores.to_parquet(out / "scores.parquet", index=False)
-    for name, blob in result.artifacts.items():
-        (out / name).write_bytes(blob)
-    (out / RESULT_FILE).write_text(
-        json.dumps(
-            {"metrics": result.metrics, "info": {**result.info, "node_id": node_id}},
-            default=str,
-            indent=1,
-        )
-    )
+    scores = io.BytesIO()
+    result.scores.to_parquet(scores, index=False)
+    info = {"metrics": result.metrics, "info": {**result.info, "node_id": node_id}}
+    files = {
+        "scores.parquet": scores.getvalue(),
+        **result.artifacts,
+        RESULT_FILE: json.dumps(info, default=str, indent=1).encode(),
+    }
+    write_files(files, out)
 
 
 def read_files(path: Path | str) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in Path(path).iterdir() if p.is_file()}
+    files = {p.name: p.read_bytes() for p in Path(path).iterdir() if p.is_file()}
+    files.pop(MANIFEST_FILE, None)
+    return files
 
 
 def write_files(files: Mapping[str, bytes], path: Path | str) -> None:
-    for name, blob in files.items():
+    """Files into a checkpoint folder, with the manifest that lets a recovery check them."""
+    sizes = {name: len(blob) for name, blob in files.items()}
+    for name, blob in {**files, MANIFEST_FILE: json.dumps(sizes).encode()}.items():
         (Path(path) / name).write_bytes(blob)
+
+
+def job_of(config: Mapping[str, Any]) -> Job:
+    """The job a trial runs: the grid job, or the template filled with a sampler's choices."""
+    job = Job.from_dict(config["job"])
+    sample = {k: v for k, v in config.items() if k.startswith(SAMPLE_PREFIX)}
+    return job.with_sample(sample) if sample else job
 
 
 def trial_ctx(
@@ -125,9 +144,11 @@ def forget(experiment_dir: str) -> None:
 
 
 def mark_complete(experiment_dir: str) -> None:
+    """Every trial ended: nothing is left to recover (the resume area goes too)."""
     fs, path = _fs(experiment_dir)
     with fs.open_output_stream(f"{path}/{COMPLETE_FILE}") as out:
         out.write(b"every trial ended\n")
+    forget(resume_area(experiment_dir))
 
 
 def is_complete(experiment_dir: str) -> bool:
@@ -146,3 +167,134 @@ class DefineByRun:
         for key, options in self.choices.items():
             trial.suggest_categorical(SAMPLE_PREFIX + key, list(options))
         return self.constants
+
+
+# --- recovery after a dead driver: read back, never unpickle ----------------------------------
+#
+# Tune's own restore (``Tuner.restore``) unpickles ``tuner.pkl`` and the experiment state from
+# the storage path: whoever can write there could run code in the driver. A killed driver's work
+# is instead recovered from plain files: each trial folder's ``params.json`` (JSON) and its
+# newest complete checkpoint (the workload's files, loaded with ``torch.load(weights_only=True)``;
+# JSON; parquet). They are copied to the experiment's resume area, ``<experiment>.resume/<key>``
+# (with ``<key>.json``, the trial's config), which outlives the next attempt's experiment folder
+# and goes once every trial of the stage ended.
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """A dead driver's trial: its config, where its newest complete checkpoint now is, and
+    whether that checkpoint is its final result."""
+
+    config: dict[str, Any]
+    checkpoint: str
+    finished: bool
+
+    @property
+    def job(self) -> Job:
+        return job_of(self.config)
+
+
+def resume_area(experiment_dir: str) -> str:
+    return f"{experiment_dir.rstrip('/')}.resume"
+
+
+def _read(fs, path: str) -> bytes | None:
+    try:
+        with fs.open_input_stream(path) as f:
+            return f.read()
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def _listing(fs, path: str) -> list:
+    try:
+        return fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    except (FileNotFoundError, OSError):
+        return []
+
+
+def _complete(fs, path: str) -> bool:
+    """Every file the checkpoint's manifest lists is there with its size."""
+    blob = _read(fs, f"{path}/{MANIFEST_FILE}")
+    try:
+        manifest = json.loads(blob) if blob is not None else None
+    except ValueError:
+        return False
+    if not isinstance(manifest, dict):
+        return False
+    sizes = {info.base_name: info.size for info in _listing(fs, path)}
+    return all(sizes.get(name) == size for name, size in manifest.items())
+
+
+def _newest_complete(fs, trial_dir: str) -> str | None:
+    names = [
+        i.base_name for i in _listing(fs, trial_dir) if i.type == pyarrow.fs.FileType.Directory
+    ]
+    for name in sorted((n for n in names if n.startswith("checkpoint_")), reverse=True):
+        if _complete(fs, f"{trial_dir}/{name}"):
+            return f"{trial_dir}/{name}"
+    return None
+
+
+def _replace_dir(fs, src: str, dst: str) -> None:
+    if fs.get_file_info(dst).type != pyarrow.fs.FileType.NotFound:
+        fs.delete_dir(dst)
+    fs.create_dir(dst)
+    pyarrow.fs.copy_files(src, dst, source_filesystem=fs, destination_filesystem=fs)
+
+
+def recover(experiment_dir: str) -> dict[str, Recovered]:
+    """Run key -> what a dead driver's trials of this experiment left (see above); the folder
+    itself is deleted once its checkpoints are safe in the resume area. Empty when the
+    experiment ended or never ran."""
+    fs, path = _fs(experiment_dir)
+    _, area = _fs(resume_area(experiment_dir))
+    if is_complete(experiment_dir):
+        return {}
+    for info in _listing(fs, path):  # the newest checkpoint of each trial -> the resume area
+        params = _read(fs, f"{info.path}/params.json")
+        if info.type != pyarrow.fs.FileType.Directory or params is None:
+            continue
+        config = json.loads(params)
+        config.get("ctx", {}).pop(RESUME_KEY, None)  # the next attempt has its own
+        newest = _newest_complete(fs, info.path)
+        if newest is None:
+            continue  # no checkpoint of its own: its earlier one (if any) stays in the area
+        key = job_of(config).run_key
+        _replace_dir(fs, newest, f"{area}/{key}")
+        with fs.open_output_stream(f"{area}/{key}.json") as out:
+            out.write(json.dumps(config).encode())
+    forget(experiment_dir)
+    found = {}
+    for info in _listing(fs, area):
+        if not info.base_name.endswith(".json"):
+            continue
+        key = info.base_name[: -len(".json")]
+        ckpt = f"{area}/{key}"
+        if _complete(fs, ckpt):
+            config = json.loads(_read(fs, info.path) or b"{}")
+            names = {i.base_name for i in _listing(fs, ckpt)}
+            where = ckpt if "://" not in experiment_dir else resume_area(experiment_dir) + "/" + key
+            found[key] = Recovered(config, where, RESULT_FILE in names)
+    return found
+
+
+def read_checkpoint(location: str) -> dict[str, bytes]:
+    """A recovered checkpoint's files (a local folder or a URI), manifest left out."""
+    fs, path = _fs(location)
+    files = {}
+    for info in _listing(fs, path):
+        if info.type == pyarrow.fs.FileType.File and info.base_name != MANIFEST_FILE:
+            files[info.base_name] = _read(fs, info.path) or b""
+    return files
+
+
+@contextlib.contextmanager
+def local_checkpoint(location: str) -> Iterator[Path]:
+    """A recovered checkpoint as a local folder (copied when it lives on S3 or GCS)."""
+    if "://" not in location:
+        yield Path(location)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        write_files(read_checkpoint(location), tmp)
+        yield Path(tmp)
