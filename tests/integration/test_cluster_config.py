@@ -196,3 +196,22 @@ def test_local_addresses_are_documentation_placeholders() -> None:
     test_nets.append(ipaddress.ip_network("203.0.113.0/24"))
     for address in (provider["head_ip"], *provider["worker_ips"]):
         assert any(ipaddress.ip_address(address) in net for net in test_nets), address
+
+
+def test_every_aws_node_brings_the_users_security_group() -> None:
+    """Without SecurityGroupIds Ray creates a group admitting SSH from 0.0.0.0/0: every node type
+    names the user's group, whose creation (SSH from the user's CIDR only) the header gives."""
+    raw, text = _raw("aws"), CONFIGS["aws"].read_text()
+    for name, node_type in raw["available_node_types"].items():
+        groups = node_type["node_config"].get("SecurityGroupIds")
+        assert groups and all(g.startswith("sg-") for g in groups), name
+    assert "security_group" not in raw["provider"]  # Ray would create and open its own group
+    ingress = [ln for ln in text.splitlines() if "--port 22" in ln]
+    assert ingress and all("--cidr <YOUR-CIDR>" in ln for ln in ingress)
+    assert "--cidr 0.0.0.0/0" not in text
+
+
+def test_the_local_cluster_uses_a_key_made_for_it() -> None:
+    key = _raw("local")["auth"]["ssh_private_key"]
+    assert Path(key).name not in {"id_rsa", "id_ed25519", "id_ecdsa", "id_dsa"}, key
+    assert f"ssh-keygen -t ed25519 -N '' -f {key}" in CONFIGS["local"].read_text()
