@@ -559,7 +559,7 @@ class DriverLock:
     def release(self) -> None:
         self._stop.set()
         if self._beat is not None:
-            self._beat.join()
+            self._beat.join(timeout=5.0)  # a beat stuck on an unreachable server is abandoned
         try:
             holder = self._holder()
             if holder is not None and holder.get("token") == self.token:

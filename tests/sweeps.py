@@ -78,6 +78,12 @@ def wait_for(what: str, condition, procs: list[subprocess.Popen], logs: list[Pat
         time.sleep(0.05)
 
 
+def close(gate: Path) -> None:
+    """Make every trial wait at its next gate again, forgetting the gates reached so far."""
+    for p in gate.iterdir():
+        p.unlink()
+
+
 def release(gate: Path, key: str | None = None, epoch: int | None = None) -> None:
     """Let one trial's epoch through, or every gate (``key`` None) from now on."""
     (gate / (f"{key}.{epoch}.go" if key else "go")).touch()

@@ -28,6 +28,8 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner, Result
 
 from orchestrator.cli import app
+from orchestrator.trials import GATE_ENV
+from tests import sweeps
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -95,6 +97,8 @@ class Stack:
     server: MlflowServer
     cluster: object  # ray.cluster_utils.Cluster
     head_id: str
+    #: The trial gate every node's trials see (open: ``go`` exists; a test closes it to pace).
+    gate: Path
     removed: list[str] = field(default_factory=list)
 
     def gpu_node_ids(self) -> set[str]:
@@ -114,6 +118,9 @@ def stack(smoke_root: Path, tmp_path_factory) -> Iterator[Stack]:
     server.launch()  # its first start (database creation) overlaps the cluster's
     had_local_ray = ray.is_initialized()
     ray.shutdown()
+    gate = tmp_path_factory.mktemp("gate")
+    sweeps.release(gate)  # open unless a test closes it
+    os.environ[GATE_ENV] = str(gate)  # the nodes' processes inherit it
     cluster = Cluster(
         initialize_head=True,
         head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False},
@@ -128,8 +135,9 @@ def stack(smoke_root: Path, tmp_path_factory) -> Iterator[Stack]:
             logging_level=logging.WARNING,
         )
         server.wait_ready()
-        yield Stack(server, cluster, cluster.head_node.node_id)
+        yield Stack(server, cluster, cluster.head_node.node_id, gate)
     finally:
+        os.environ.pop(GATE_ENV, None)
         ray.shutdown()
         cluster.shutdown()
         server.stop()
@@ -252,21 +260,20 @@ def test_worker_node_dies_mid_trial_and_the_trial_is_retried_elsewhere(
     storage = tmp_path / "ray_results"
     epochs = 4
     thetas = "grid.theta=[0.1,0.2,0.3,0.4]"
+    sweeps.close(stack.gate)  # every trial waits after its first checkpointed epoch
     thread, out = _in_background(_run_args(stack, thetas, f"epochs={epochs}", storage=storage))
 
-    # Each worker has one GPU and each trial takes one: two trials running with an epoch logged
-    # and none finished means both workers are mid-trial, whichever one goes.
-    def both_workers_mid_trial() -> bool:
-        _, children = _sweep(client, before)
-        running = _running_with_epochs(client, before)
-        return len(running) == 2 and not any(c.info.status == "FINISHED" for c in children)
-
-    _wait_for("two trials mid-run", both_workers_mid_trial, thread, timeout=180)
-    victim = sorted(stack.cluster.worker_nodes, key=lambda n: n.node_id)[0]  # type: ignore[attr-defined]
-    stack.cluster.remove_node(victim)  # type: ignore[attr-defined]
-    stack.removed.append(victim.node_id)
-    stack.cluster.add_node(num_cpus=1, num_gpus=1)  # type: ignore[attr-defined]
-    thread.join(timeout=300)
+    # Each worker has one GPU and each trial takes one: two trials at their first gate means both
+    # workers are mid-trial (epoch 1 checkpointed), whichever one goes.
+    try:
+        _wait_for("two trials mid-run", lambda: len(sweeps.reached(stack.gate)) == 2, thread, 600)
+        victim = sorted(stack.cluster.worker_nodes, key=lambda n: n.node_id)[0]  # type: ignore[attr-defined]
+        stack.cluster.remove_node(victim)  # type: ignore[attr-defined]
+        stack.removed.append(victim.node_id)
+        stack.cluster.add_node(num_cpus=1, num_gpus=1)  # type: ignore[attr-defined]
+    finally:
+        sweeps.release(stack.gate)
+    thread.join(timeout=600)
     assert not thread.is_alive(), "the sweep did not finish after the node died"
     result = out["result"]
     assert result.exit_code == 0, result.output
@@ -290,7 +297,7 @@ def test_worker_node_dies_mid_trial_and_the_trial_is_retried_elsewhere(
     assert len(lost) == 1 and "node has died" in lost[0], lost
     (retried,) = [c for c in children if c.data.tags["run_key"] == retried_key]
     resumed_from = int(retried.data.tags.get("resumed_from_epoch", "0"))
-    assert 1 <= resumed_from < epochs, retried.data.tags
+    assert resumed_from == 1, retried.data.tags  # it died at its first gate
     print(
         f"node {victim.node_id[:8]} removed; trial {retried_key} resumed after epoch {resumed_from}"
     )
@@ -307,27 +314,34 @@ def test_tracking_server_outage_loses_no_metric(
     client = MlflowClient(stack.server.uri)
     before = _parent_ids(client)
     epochs = 4
+    sweeps.close(stack.gate)  # trials wait after each checkpointed epoch until released
     thread, out = _in_background(
         _run_args(stack, "grid.theta=[0.5,0.6,0.8,0.9]", f"epochs={epochs}")
     )
     try:
         _wait_for(
-            "a trial's first epoch",
-            lambda: bool(_running_with_epochs(client, before)),
-            thread,
-            timeout=180,
+            "two trials' first epoch", lambda: len(sweeps.reached(stack.gate)) == 2, thread, 600
         )
+        held = sweeps.reached(stack.gate)
         down = time.time()
         stack.server.stop()
-        time.sleep(4.0)
+        for key, epoch in held:  # their second epochs are reported while the server is away
+            sweeps.release(stack.gate, key, epoch)
+        _wait_for(
+            "the driver to find the server away",
+            lambda: any("unreachable" in r.getMessage() for r in caplog.records),
+            thread,
+            600,
+        )
         stack.server.launch()
         stack.server.wait_ready()
         up = time.time()
     finally:
+        sweeps.release(stack.gate)
         if stack.server.proc is None or stack.server.proc.poll() is not None:
             stack.server.launch()
             stack.server.wait_ready()
-    thread.join(timeout=300)
+    thread.join(timeout=600)
     assert not thread.is_alive(), "the sweep did not finish after the server came back"
     result = out["result"]
     assert result.exit_code == 0, result.output
