@@ -174,7 +174,9 @@ def report(
     shown = 0
     for name, tracker in _trackers(uri, experiment):
         parents = tracker.parent_runs()
-        rep = experiment_report(name, parents, tracker.child_runs(), tracker.scores)
+        rep = experiment_report(
+            name, parents, tracker.child_runs(), tracker.scores, spec_of=tracker.spec
+        )
         if rep is None:
             continue
         shown += 1
@@ -205,7 +207,7 @@ def status(
     table = Table("experiment", "preset", "trials", "done", "running", "failed", "missing")
     for name, tracker in _trackers(uri, [experiment] if experiment else []):
         parents, children = tracker.parent_runs(), tracker.child_runs()
-        spec = latest_spec(parents) or {}
+        spec = latest_spec(parents, tracker.spec) or {}
         total = int(parents.sort_values("start_time").iloc[-1].get("params.n_trials", 0) or 0)
         latest = children.sort_values("start_time").drop_duplicates("tags.run_key", keep="last")
         counts = latest["status"].value_counts() if not latest.empty else {}

@@ -2,6 +2,8 @@
 
 Layout (DESIGN.md): one MLflow experiment per orchestrator experiment, one parent run per
 invocation, one nested child run per trial, tagged with its run key so a re-run finds what is done.
+A parent run keeps its full spec as the artifact ``spec.json``; its ``spec`` param is a convenience
+for the runs view, cut (and marked so) at MLflow's 6,000-character limit.
 
 A tracking server may be briefly unreachable (a restart, a network blip). MLflow's HTTP client
 already retries each request (connection errors, 408/429/5xx, every method; by default 7 retries
@@ -18,6 +20,7 @@ deduplicates, so a retry never doubles a step.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -53,6 +56,10 @@ DEFAULT_RETRY_SECONDS = 900.0
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
 _TRANSIENT_ERRORS += (requests.exceptions.RetryError, requests.exceptions.ChunkedEncodingError)
+#: The full spec of a sweep, an artifact of its parent run (the ``spec`` param may be cut).
+SPEC_ARTIFACT = "spec.json"
+MAX_PARAM = 6000  # MLflow's limit on a param value
+CUT_MARK = f" ...[cut at {MAX_PARAM} characters; the full spec is the artifact {SPEC_ARTIFACT}]"
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -295,17 +302,16 @@ class Tracker:
         return dict(zip(done["tags.run_key"], done["run_id"], strict=True))
 
     def download(self, run_id: str, path: str, dst: Path) -> Path:
+        """One artifact into ``dst``. Reports and ``status`` read a file per run: MLflow's
+        per-download progress bar stays off unless the user turned it on."""
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.flush()
         return Path(
             self._call("download_artifacts", self.client.download_artifacts, run_id, path, str(dst))
         )
 
     def scores(self, run_id: str, path: str = "scores.parquet") -> pd.DataFrame | None:
-        """A child run's per-video scores (the source of every table), or None if it has none.
-
-        A report reads one file per trial: MLflow's per-download progress bar stays off unless
-        the user turned it on."""
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        """A child run's per-video scores (the source of every table), or None if it has none."""
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 return pd.read_parquet(self.download(run_id, path, Path(tmp)))
@@ -314,10 +320,31 @@ class Tracker:
                 return None
 
     # -- writing ---------------------------------------------------------------------------
-    def start_parent(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
+    def start_parent(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, Any],
+        spec: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A sweep's parent run; ``spec`` is stored in full as ``spec.json`` (read back by
+        ``spec()``) and as the ``spec`` param, cut and marked beyond MLflow's limit."""
         run_id = self._create_run(name, dict(tags))
+        if spec is not None:
+            text = json.dumps(spec, sort_keys=True)
+            self.log_artifacts(run_id, {SPEC_ARTIFACT: text.encode()})
+            cut = text if len(text) <= MAX_PARAM else text[: MAX_PARAM - len(CUT_MARK)] + CUT_MARK
+            params = {**params, "spec": cut}
         self._log(run_id, params=params, sync=True)
         return run_id
+
+    def spec(self, run_id: str) -> dict | None:
+        """A parent run's full spec (``spec.json``); None for runs from before it was stored."""
+        listed = self._call("list_artifacts", self.client.list_artifacts, run_id)
+        if SPEC_ARTIFACT not in {a.path for a in listed}:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            return json.loads(self.download(run_id, SPEC_ARTIFACT, Path(tmp)).read_text())
 
     def start_child(
         self, parent_id: str, name: str, tags: Mapping[str, str], params: Mapping[str, Any]
@@ -430,7 +457,7 @@ class Tracker:
         sync: bool = False,
     ) -> None:
         ts = int(time.time() * 1000)
-        p = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
+        p = [Param(k, str(v)[:MAX_PARAM]) for k, v in (params or {}).items()]
         m = [
             Metric(k, float(v), ts, step)
             for k, v in (metrics or {}).items()
