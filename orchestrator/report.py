@@ -2,7 +2,8 @@
 
 Reports read MLflow only: the spec of an experiment comes back from its latest parent run (its
 ``spec.json``, else for older runs its ``spec`` param), the numbers from its finished child runs;
-failed trials are counted, never dropped.
+failed trials are counted, never dropped. ``publish`` (the summary on a sweep's parent run) is
+for ``orchestrate run`` alone.
 """
 
 from __future__ import annotations

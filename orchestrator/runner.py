@@ -397,8 +397,9 @@ def _run_locked(
 
 
 def publish_summary(tracker: Tracker, parent: str, name: str, console: Console) -> None:
-    """The sweep's table with intervals and its statistics on the parent run; a report that
-    cannot be built is a warning, never a failed sweep (``orchestrate report`` retries it)."""
+    """The sweep's table with intervals and its statistics on the parent run (only ``run``
+    writes them); a report that cannot be built is a warning, never a failed sweep
+    (``orchestrate report`` still builds its tables from the stored runs)."""
     from orchestrator.report import experiment_report, publish
 
     try:

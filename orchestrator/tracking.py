@@ -5,6 +5,10 @@ invocation, one nested child run per trial, tagged with its run key so a re-run 
 A parent run keeps its full spec as the artifact ``spec.json``; its ``spec`` param is a convenience
 for the runs view, cut (and marked so) at MLflow's 6,000-character limit.
 
+A read-only command (``status``, ``report``) on a SQLite or local path that does not exist (or
+holds no MLflow store) stops with one line naming it (``resolve_tracking_uri``) instead of
+creating one.
+
 A tracking server may be briefly unreachable (a restart, a network blip). MLflow's HTTP client
 already retries each request (connection errors, 408/429/5xx, every method; by default 7 retries
 with exponential backoff, about four minutes: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
@@ -26,6 +30,7 @@ import math
 import os
 import queue
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -65,6 +70,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class TrackingStoreError(RuntimeError):
+    """The store cannot be used; the message is one line naming the URI and what to check."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """A failure worth retrying: the server unreachable or answering 408/429/5xx.
 
@@ -94,11 +103,17 @@ def default_tracking_uri(cwd: Path | None = None) -> str:
     return f"sqlite:///{db}"
 
 
-def resolve_tracking_uri(uri: str | None) -> str:
-    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else the local SQLite store."""
+def resolve_tracking_uri(uri: str | None, read_only: bool = False) -> str:
+    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else the local SQLite store; a read-only
+    command never creates a store where none is (``TrackingStoreError``)."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
-    db = _sqlite_path(uri)
-    if db is not None:
+    local, db = _local_path(uri), _sqlite_path(uri)
+    if read_only and local is not None and not (local.exists() and _is_store(db)):
+        raise TrackingStoreError(
+            f"no MLflow store at {local} (from {uri}); check --tracking-uri or "
+            "MLFLOW_TRACKING_URI, or run an experiment first"
+        )
+    if not read_only and db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
     return uri
 
@@ -125,6 +140,29 @@ def _schema_lock(uri: str):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _is_store(db: Path | None) -> bool:
+    """Whether a SQLite file holds MLflow's tables (MLflow would create them in any other file);
+    opened read-only. Not a SQLite URI: True."""
+    if db is None:
+        return True
+    read_only = f"{db.resolve().as_uri()}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(read_only, uri=True)) as con:
+            query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'"
+            return con.execute(query).fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
+def _local_path(uri: str) -> Path | None:
+    """The file or folder a local URI names (SQLite, ``file:``, a bare path), else None."""
+    if uri.startswith("sqlite:"):
+        return _sqlite_path(uri)
+    if uri.startswith("file:"):
+        return Path(uri[len("file:") :].removeprefix("//"))
+    return None if ":" in uri or uri.startswith("databricks") else Path(uri)
+
+
 class Tracker:
     """Writes and reads one orchestrator experiment's runs."""
 
@@ -135,7 +173,8 @@ class Tracker:
         self._writer: threading.Thread | None = None
         self._writer_error: BaseException | None = None
         self._lock = threading.Lock()
-        with _schema_lock(tracking_uri):  # the first client of a new SQLite store creates it
+        # The first client of a new SQLite store creates it; a reader opens an existing one.
+        with _schema_lock(tracking_uri) if create else contextlib.nullcontext():
             self.client = MlflowClient(tracking_uri)
             found = self._call(
                 "get_experiment_by_name", self.client.get_experiment_by_name, experiment

@@ -1,11 +1,13 @@
-"""The tracking store as the commands meet it (real MLflow, SQLite under tmp_path): a spec
-longer than MLflow's param limit is kept in full.
+"""The tracking store as the commands meet it (real MLflow, SQLite under tmp_path): read-only
+commands never write, a spec longer than MLflow's param limit is kept in full, an experiment
+without runs has a status.
 
 The stores are filled through ``Tracker`` directly (no trials run)."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -13,11 +15,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
 
+from orchestrator.cli import app
 from orchestrator.experiments import resolve_experiment
 from orchestrator.report import latest_spec
 from orchestrator.tracking import CUT_MARK, MAX_PARAM, SPEC_ARTIFACT, Tracker
+
+runner = CliRunner()
 
 
 def _long_spec() -> dict:
@@ -84,6 +91,87 @@ def store(tmp_path_factory) -> tuple[str, Path, dict]:
     return uri, root, _fill(uri, tmp_path_factory.mktemp("files"))
 
 
+RUN = ["run", "ablation_cdc_theta", "--preset", "smoke"]
+COMMANDS = {"run": RUN, "status": ["status"], "report": ["report", "--tables"]}
+
+
+def _assert_one_line_error(output: str, uri: str) -> None:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert lines[0].startswith("error: ") and uri in lines[0] and "MLFLOW_TRACKING_URI" in lines[0]
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("command", ["status", "report"])
+def test_read_only_commands_create_no_store(command: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    db = tmp_path / "mlrnus" / "mlflow.db"  # a typo
+    out = runner.invoke(app, [*COMMANDS[command], "--tracking-uri", f"sqlite:///{db}"])
+    assert out.exit_code == 2, out.output
+    _assert_one_line_error(out.output, f"sqlite:///{db}")
+    assert f"no MLflow store at {db}" in out.output
+    out = runner.invoke(app, COMMANDS[command])  # the default store, never created by a reader
+    assert out.exit_code == 2 and "no MLflow store at" in out.output, out.output
+    assert list(tmp_path.iterdir()) == []
+    other = tmp_path / "notes.db"  # an existing file that is no MLflow store stays untouched
+    other.write_bytes(b"")
+    out = runner.invoke(app, [*COMMANDS[command], "--tracking-uri", f"sqlite:///{other}"])
+    assert out.exit_code == 2 and f"no MLflow store at {other}" in out.output, out.output
+    assert other.read_bytes() == b"" and list(tmp_path.iterdir()) == [other]
+
+
+def _dump(uri: str, root: Path) -> dict:
+    """Everything a command could have written: experiments, runs (info, params, metric
+    histories, tags), artifact listings, and every file of the store (the database included)."""
+    client = MlflowClient(uri)
+    dump: dict = {}
+    for exp in client.search_experiments(view_type=ViewType.ALL):
+        dump[f"exp:{exp.name}"] = (exp.lifecycle_stage, sorted(exp.tags.items()))
+        for run in client.search_runs([exp.experiment_id], run_view_type=ViewType.ALL):
+            info = run.info
+            artifacts, todo = [], [""]
+            while todo:
+                for a in client.list_artifacts(info.run_id, todo.pop() or None):
+                    (todo.append(a.path) if a.is_dir else artifacts.append((a.path, a.file_size)))
+            history = {
+                k: [
+                    (m.step, m.timestamp, m.value)
+                    for m in client.get_metric_history(info.run_id, k)
+                ]
+                for k in run.data.metrics
+            }
+            dump[f"run:{info.run_id}"] = (
+                info.status,
+                info.end_time,
+                info.lifecycle_stage,
+                sorted(run.data.params.items()),
+                sorted(run.data.tags.items()),
+                history,
+                sorted(artifacts),
+            )
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            dump[f"file:{path.relative_to(root)}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return dump
+
+
+def test_status_and_report_write_nothing_to_the_store(store, tmp_path: Path, monkeypatch) -> None:
+    uri, root, _ = store
+    monkeypatch.chdir(tmp_path)
+    for lock in root.glob(".*.lock"):  # a writer's schema lock: readers need none
+        lock.unlink()
+    before = _dump(uri, root)
+    out = runner.invoke(app, ["status", "--tracking-uri", uri])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["report", "--tables", "--out", "out", "--tracking-uri", uri])
+    assert out.exit_code == 0, out.output
+    assert "exp: oulu_npu_p1, smoke preset" in out.output and "theta" in out.output
+    assert _dump(uri, root) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert (tmp_path / "out" / "exp.md").is_file() and (tmp_path / "out" / "old.md").is_file()
+
+
 def test_long_spec_round_trips(store, tmp_path: Path) -> None:
     uri, _, spec = store
     text = json.dumps(spec, sort_keys=True)
@@ -118,3 +206,26 @@ def test_run_publishes_its_summary_from_the_full_spec(tmp_path: Path) -> None:
     assert console.file.getvalue() == ""  # no warning
     names = {a.path for a in MlflowClient(uri).list_artifacts(parent, "summary")}
     assert {"summary/table.md", "summary/statistics.json"} <= names
+
+
+def test_status_counts_and_runless_experiments(store, monkeypatch) -> None:
+    uri, _, _ = store
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
+    out = runner.invoke(app, ["status", "--tracking-uri", uri])
+    assert out.exit_code == 0, out.output
+    assert "Downloading" not in out.output  # reading spec.json shows no progress bar
+    rows = {line.split("│")[1].strip(): line for line in out.output.splitlines() if "│" in line}
+    cells = [c.strip() for c in rows["exp"].split("│")[1:-1]]
+    assert cells == ["exp", "smoke", "5", "4", "0", "1", "0"]
+    assert [c.strip() for c in rows["old"].split("│")[1:-1]][:4] == ["old", "quick", "0", "1"]
+    assert [c.strip() for c in rows["empty"].split("│")[1:-1]] == ["empty", "?", *"00000"]
+    assert "empty: no runs yet" in out.output
+    out = runner.invoke(app, ["status", "empty", "--tracking-uri", uri])
+    assert out.exit_code == 0 and "empty: no runs yet" in out.output, out.output
+
+
+def test_status_on_a_store_without_experiments(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()  # an existing, empty store
+    out = runner.invoke(app, ["status", "--tracking-uri", uri])
+    assert out.exit_code == 0 and f"no experiments in {uri}" in out.output, out.output
