@@ -18,8 +18,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _Commands(TyperGroup):
-    """Any command: a tracking store it cannot use (no store where a read-only command looks)
-    ends in one line naming the URI, exit 2, no traceback."""
+    """Any command: a tracking store it cannot use (unreachable server, no store where a
+    read-only command looks) ends in one line naming the URI, exit 2, no traceback."""
 
     def invoke(self, ctx: typer.Context):
         try:

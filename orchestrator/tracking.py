@@ -5,20 +5,23 @@ invocation, one nested child run per trial, tagged with its run key so a re-run 
 A parent run keeps its full spec as the artifact ``spec.json``; its ``spec`` param is a convenience
 for the runs view, cut (and marked so) at MLflow's 6,000-character limit.
 
-A read-only command (``status``, ``report``) on a SQLite or local path that does not exist (or
-holds no MLflow store) stops with one line naming it (``resolve_tracking_uri``) instead of
-creating one.
+Every command checks its store before anything else (``resolve_tracking_uri``): a tracking server
+gets one cheap request with MLflow's own retries off and a short timeout
+(``FAS_MLFLOW_CHECK_SECONDS``, default 5), so an unreachable server ends a command in seconds
+with one line naming the URI; a read-only command (``status``, ``report``) on a SQLite or local
+path that does not exist (or holds no MLflow store) stops there instead of creating one.
 
-A tracking server may be briefly unreachable (a restart, a network blip). MLflow's HTTP client
-already retries each request (connection errors, 408/429/5xx, every method; by default 7 retries
-with exponential backoff, about four minutes: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
-``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``, ``MLFLOW_HTTP_REQUEST_TIMEOUT``). On top of it the tracker
-(1) retries what is still transient for up to ``FAS_MLFLOW_RETRY_SECONDS`` (default 900) with a
-warning, and (2) buffers metric and tag writes in order on a writer thread, so trials keep running
-while the server is away. Anything that must be ordered after them (artifacts, ending a run,
-reads) first waits for the buffer to drain; a run is only ended ``FINISHED`` once every write
-before it was accepted. Re-sent metric batches carry their original timestamps, which the store
-deduplicates, so a retry never doubles a step.
+A tracking server may be briefly unreachable later (a restart, a network blip); what follows covers
+only outages after that check passed. MLflow's HTTP client already retries each request (connection
+errors, 408/429/5xx, every method; by default 7 retries with exponential backoff, about four
+minutes: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, ``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``,
+``MLFLOW_HTTP_REQUEST_TIMEOUT``). On top of it the tracker (1) retries what is still transient for
+up to ``FAS_MLFLOW_RETRY_SECONDS`` (default 900, counted from the first request that failed, i.e.
+after MLflow's own retries of it) with a warning, and (2) buffers metric and tag writes in order on
+a writer thread, so trials keep running while the server is away. Anything that must be ordered
+after them (artifacts, ending a run, reads) first waits for the buffer to drain; a run is only
+ended ``FINISHED`` once every write before it was accepted. Re-sent metric batches carry their
+original timestamps, which the store deduplicates, so a retry never doubles a step.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import logging
 import math
 import os
 import queue
+import re
 import socket
 import sqlite3
 import subprocess
@@ -37,7 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +65,8 @@ DEFAULT_RETRY_SECONDS = 900.0
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
 _TRANSIENT_ERRORS += (requests.exceptions.RetryError, requests.exceptions.ChunkedEncodingError)
+CHECK_SECONDS_ENV = "FAS_MLFLOW_CHECK_SECONDS"
+DEFAULT_CHECK_SECONDS = 5
 #: The full spec of a sweep, an artifact of its parent run (the ``spec`` param may be cut).
 SPEC_ARTIFACT = "spec.json"
 MAX_PARAM = 6000  # MLflow's limit on a param value
@@ -74,16 +80,20 @@ class TrackingStoreError(RuntimeError):
     """The store cannot be used; the message is one line naming the URI and what to check."""
 
 
-def is_transient(exc: BaseException) -> bool:
-    """A failure worth retrying: the server unreachable or answering 408/429/5xx.
-
-    MLflow wraps connection errors in an ``MlflowException`` without ``from``, so the original
-    error is found on the exception's context chain.
-    """
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors behind it: MLflow wraps connection errors in an
+    ``MlflowException`` without ``from``, so the original is on the context chain."""
     seen: set[int] = set()
     err: BaseException | None = exc
     while err is not None and id(err) not in seen:
         seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure worth retrying: the server unreachable or answering 408/429/5xx."""
+    for err in _chain(exc):
         if isinstance(err, _TRANSIENT_ERRORS):
             return True
         if isinstance(err, requests.HTTPError) and err.response is not None:
@@ -93,7 +103,6 @@ def is_transient(exc: BaseException) -> bool:
             isinstance(err, MlflowException) and "failed with error code" in err.message
         ):
             return err.get_http_status_code() in _TRANSIENT_STATUS
-        err = err.__cause__ or err.__context__
     return False
 
 
@@ -104,8 +113,9 @@ def default_tracking_uri(cwd: Path | None = None) -> str:
 
 
 def resolve_tracking_uri(uri: str | None, read_only: bool = False) -> str:
-    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else the local SQLite store; a read-only
-    command never creates a store where none is (``TrackingStoreError``)."""
+    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else the local SQLite store; checked
+    before any command uses it (``TrackingStoreError``): a server must answer within seconds, and a
+    read-only command never creates a store where none is."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
     local, db = _local_path(uri), _sqlite_path(uri)
     if read_only and local is not None and not (local.exists() and _is_store(db)):
@@ -115,7 +125,53 @@ def resolve_tracking_uri(uri: str | None, read_only: bool = False) -> str:
         )
     if not read_only and db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
     return uri
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def check_server(uri: str) -> None:
+    """One cheap request (an experiment search) with MLflow's per-request retries off and a
+    ``FAS_MLFLOW_CHECK_SECONDS`` timeout: a dead server fails in seconds, not after minutes."""
+    seconds = int(os.environ.get(CHECK_SECONDS_ENV, DEFAULT_CHECK_SECONDS))
+    try:
+        quick = {
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(seconds),
+        }
+        with _environ(**quick):
+            MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+        text = " ".join(str(e) for e in _chain(exc))
+        errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+        first = (str(exc) or type(exc).__name__).splitlines()[0].split(". Response body")[0][:200]
+        if "timed out" in text.lower():
+            why = f"no answer within {seconds}s"
+        elif errno or is_transient(exc):
+            why = errno.group(1).strip() if errno else first
+        else:
+            raise TrackingStoreError(
+                f"MLflow at {uri} does not answer as a tracking server ({first}); check "
+                "--tracking-uri or MLFLOW_TRACKING_URI and the server's credentials"
+            ) from None
+        raise TrackingStoreError(
+            f"MLflow tracking server at {uri} is unreachable ({why}); check that it is running "
+            "and reachable from here, and --tracking-uri or MLFLOW_TRACKING_URI"
+        ) from None
 
 
 def _sqlite_path(uri: str) -> Path | None:

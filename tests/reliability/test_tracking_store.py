@@ -1,6 +1,6 @@
-"""The tracking store as the commands meet it (real MLflow, SQLite under tmp_path): read-only
-commands never write, a spec longer than MLflow's param limit is kept in full, an experiment
-without runs has a status.
+"""The tracking store as the commands meet it (real MLflow: SQLite under tmp_path, a real
+``mlflow server``): an unreachable server fails fast in one line, read-only commands never write,
+a spec longer than MLflow's param limit is kept in full, an experiment without runs has a status.
 
 The stores are filled through ``Tracker`` directly (no trials run)."""
 
@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import http.server
 import io
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +34,25 @@ from orchestrator.experiments import resolve_experiment
 from orchestrator.report import latest_spec
 from orchestrator.tracking import CUT_MARK, MAX_PARAM, SPEC_ARTIFACT, Tracker
 
+REPO = Path(__file__).resolve().parents[2]
+BOUND = 30.0  # a safety bound on a failing command, not a pace: the check itself takes seconds
 runner = CliRunner()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def silent_uri() -> Iterator[str]:
+    """A server that accepts TCP connections and never answers (the kernel completes the
+    handshakes; nobody reads)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
 def _long_spec() -> dict:
@@ -91,6 +119,25 @@ def store(tmp_path_factory) -> tuple[str, Path, dict]:
     return uri, root, _fill(uri, tmp_path_factory.mktemp("files"))
 
 
+def _cli(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
+    """The real entry point in its own process: its exit code, stdout and stderr as a user sees
+    them (log handlers and tracebacks included)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc, time.monotonic() - start
+
+
 RUN = ["run", "ablation_cdc_theta", "--preset", "smoke"]
 COMMANDS = {"run": RUN, "status": ["status"], "report": ["report", "--tables"]}
 
@@ -100,6 +147,35 @@ def _assert_one_line_error(output: str, uri: str) -> None:
     assert len(lines) == 1, output
     assert lines[0].startswith("error: ") and uri in lines[0] and "MLFLOW_TRACKING_URI" in lines[0]
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_closed_port_fails_fast_in_one_line(command: str, tmp_path: Path) -> None:
+    uri = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    proc, elapsed = _cli(*COMMANDS[command], "--tracking-uri", uri, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert elapsed < BOUND
+    assert proc.stdout == ""
+    _assert_one_line_error(proc.stderr, uri)
+    assert "unreachable" in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing started: no store, no data, no reports
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_silent_server_fails_fast_in_one_line(
+    command: str, silent_uri: str, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("FAS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FAS_MLFLOW_CHECK_SECONDS", "2")
+    monkeypatch.chdir(tmp_path)
+    start = time.monotonic()
+    out = runner.invoke(app, [*COMMANDS[command], "--tracking-uri", silent_uri])
+    elapsed = time.monotonic() - start
+    assert out.exit_code == 2, out.output
+    assert elapsed < BOUND
+    _assert_one_line_error(out.output, silent_uri)
+    assert "no answer within 2s" in out.output
+    assert os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES") is None  # the check's env undone
 
 
 @pytest.mark.parametrize("command", ["status", "report"])
@@ -119,6 +195,26 @@ def test_read_only_commands_create_no_store(command: str, tmp_path: Path, monkey
     out = runner.invoke(app, [*COMMANDS[command], "--tracking-uri", f"sqlite:///{other}"])
     assert out.exit_code == 2 and f"no MLflow store at {other}" in out.output, out.output
     assert other.read_bytes() == b"" and list(tmp_path.iterdir()) == [other]
+
+
+def test_a_server_that_is_not_mlflow_is_named(tmp_path: Path) -> None:
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        do_POST = do_GET
+
+        def log_message(self, *args) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        out = runner.invoke(app, ["status", "--tracking-uri", uri])
+        server.shutdown()
+    assert out.exit_code == 2, out.output
+    _assert_one_line_error(out.output, uri)
+    assert "does not answer as a tracking server" in out.output and "404" in out.output
 
 
 def _dump(uri: str, root: Path) -> dict:
@@ -191,14 +287,14 @@ def test_long_spec_round_trips(store, tmp_path: Path) -> None:
     assert latest_spec(old.parent_runs(), old.spec)["preset"] == "quick"
 
 
-def test_run_publishes_its_summary_from_the_full_spec(tmp_path: Path) -> None:
-    """Only ``run`` writes the summary (``publish_summary``), and a long spec does not stop it."""
+def test_run_publishes_its_summary_from_the_full_spec(store) -> None:
+    """Only ``run`` writes the summary (``publish_summary``), and a long spec does not stop it.
+    (It adds the summary to the shared store: the other tests compare only within themselves.)"""
     from rich.console import Console
 
     from orchestrator.runner import publish_summary
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    _fill(uri, tmp_path)
+    uri, _, _ = store
     tracker = Tracker(uri, "exp", create=False)
     parent = str(tracker.parent_runs().loc[0, "run_id"])
     console = Console(file=io.StringIO())
@@ -224,8 +320,38 @@ def test_status_counts_and_runless_experiments(store, monkeypatch) -> None:
     assert out.exit_code == 0 and "empty: no runs yet" in out.output, out.output
 
 
-def test_status_on_a_store_without_experiments(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    MlflowClient(uri).search_experiments()  # an existing, empty store
-    out = runner.invoke(app, ["status", "--tracking-uri", uri])
-    assert out.exit_code == 0 and f"no experiments in {uri}" in out.output, out.output
+def test_through_a_real_server(tmp_path: Path) -> None:
+    """The check passes on a real ``mlflow server``; ``status`` on its empty store says so; the
+    long spec goes through its proxied artifacts and ``status`` reads it back over HTTP."""
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--workers", "1"]
+    cmd += ["--artifacts-destination", str(tmp_path / "artifacts")]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with open(tmp_path / "server.log", "wb") as log:
+        server = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "mlflow server not healthy after 120s"
+                time.sleep(0.2)
+        out = runner.invoke(app, ["status", "--tracking-uri", uri])
+        assert out.exit_code == 0 and f"no experiments in {uri}" in out.output, out.output
+        spec = _long_spec()
+        tracker = Tracker(uri, "exp")
+        parent = tracker.start_parent("sweep", {"preset": "smoke"}, {"n_trials": 3}, spec)
+        assert tracker.spec(parent) == spec
+        out = runner.invoke(app, ["status", "--tracking-uri", uri])
+        assert out.exit_code == 0, out.output
+        assert "smoke" in out.output and "│ 3 " in out.output
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its workers
+        server.wait(timeout=30)
