@@ -9,9 +9,31 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
+
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Commands(TyperGroup):
+    """Any command: a tracking store it cannot use (unreachable server, no store where a
+    read-only command looks) ends in one line naming the URI, exit 2, no traceback."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            tracking = sys.modules.get("orchestrator.tracking")  # only loaded if a command used it
+            if tracking is None or not isinstance(exc, tracking.TrackingStoreError):
+                raise
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="Distributed NAS experiments for face anti-spoofing on Ray, tracked in MLflow.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -20,9 +42,6 @@ protocols_app = typer.Typer(help="Testing protocols and their folds.", no_args_i
 data_app = typer.Typer(help="The embedded synthetic FAS benchmark.", no_args_is_help=True)
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(data_app, name="data")
-
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 TrackingUri = Annotated[
     Optional[str],  # noqa: UP045 - typer reads the annotation at runtime
@@ -163,25 +182,24 @@ def report(
     ),
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Paper-shaped tables with 95 % intervals, and figures, from MLflow (the tables, statistics
-    and figures are also logged to the latest parent run)."""
-    from orchestrator.report import FORMATS, experiment_report, publish, render_report, write_report
+    """Paper-shaped tables with 95 % intervals, and figures, from MLflow into --out (the store is
+    only read; each sweep's parent run already carries its summary from `orchestrate run`)."""
+    from orchestrator.report import FORMATS, experiment_report, render_report, write_report
     from orchestrator.tracking import genotype_figures, resolve_tracking_uri
 
     if fmt not in FORMATS:
         _fail(f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}")
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = resolve_tracking_uri(tracking_uri, read_only=True)
     shown = 0
     for name, tracker in _trackers(uri, experiment):
-        parents = tracker.parent_runs()
-        rep = experiment_report(name, parents, tracker.child_runs(), tracker.scores)
+        rep = experiment_report(
+            name, tracker.parent_runs(), tracker.child_runs(), tracker.scores, spec_of=tracker.spec
+        )
         if rep is None:
             continue
         shown += 1
         paths = write_report(rep, fmt, out)
         paths += genotype_figures(tracker, out / f"{name}_genotypes")
-        if not parents.empty:
-            publish(tracker, parents.sort_values("start_time").iloc[-1]["run_id"], rep)
         if tables:
             console.print(f"\n[bold]{rep.title}[/bold]")
             console.print(render_report(rep, fmt), markup=False)
@@ -197,24 +215,35 @@ def status(
     ] = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Per experiment: trials done, running, failed and missing (from MLflow)."""
+    """Per experiment: trials done, running, failed and missing (from MLflow, read only)."""
     from orchestrator.report import latest_spec
     from orchestrator.tracking import resolve_tracking_uri
 
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = resolve_tracking_uri(tracking_uri, read_only=True)
     table = Table("experiment", "preset", "trials", "done", "running", "failed", "missing")
+    empty = []
     for name, tracker in _trackers(uri, [experiment] if experiment else []):
         parents, children = tracker.parent_runs(), tracker.child_runs()
-        spec = latest_spec(parents) or {}
-        total = int(parents.sort_values("start_time").iloc[-1].get("params.n_trials", 0) or 0)
-        latest = children.sort_values("start_time").drop_duplicates("tags.run_key", keep="last")
-        counts = latest["status"].value_counts() if not latest.empty else {}
+        if parents.empty and children.empty:
+            empty.append(name)
+        spec = latest_spec(parents, tracker.spec) or {}
+        last = parents.sort_values("start_time").iloc[-1] if not parents.empty else {}
+        total = int(last.get("params.n_trials", 0) or 0)
+        counts = {}
+        if not children.empty and "tags.run_key" in children:
+            latest = children.sort_values("start_time").drop_duplicates("tags.run_key", keep="last")
+            counts = latest["status"].value_counts()
         done, running = int(counts.get("FINISHED", 0)), int(counts.get("RUNNING", 0))
         failed = int(counts.get("FAILED", 0))
-        missing = max(total - done - running - failed, 0)
-        row = [name, spec.get("preset", "?"), total, done, running, failed, missing]
+        preset = spec.get("preset") or last.get("tags.preset")
+        row = [name, preset if isinstance(preset, str) else "?", total, done, running, failed]
+        row.append(max(total - done - running - failed, 0))
         table.add_row(*[str(c) for c in row])
     console.print(table)
+    if not table.row_count:
+        console.print(f"no experiments in {uri}")
+    for name in empty:
+        console.print(f"{name}: no runs yet")
 
 
 @app.command()

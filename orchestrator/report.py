@@ -1,13 +1,16 @@
 """Paper-shaped tables and figures from what MLflow holds (runs -> pandas -> md/csv/latex, PNG).
 
-Reports read MLflow only: the spec of an experiment comes back from its parent runs' ``spec``
-param, the numbers from its finished child runs; failed trials are counted, never dropped.
+Reports read MLflow only: the spec of an experiment comes back from its latest parent run (its
+``spec.json``, else for older runs its ``spec`` param), the numbers from its finished child runs;
+failed trials are counted, never dropped. ``publish`` (the summary on a sweep's parent run) is
+for ``orchestrate run`` alone.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,11 +41,20 @@ class Report:
     stats: pd.DataFrame | None = None  # every printed statistic, long form (fractions)
 
 
-def latest_spec(parents: pd.DataFrame) -> dict | None:
-    if parents.empty or "params.spec" not in parents:
+def latest_spec(
+    parents: pd.DataFrame, spec_of: Callable[[str], dict | None] | None = None
+) -> dict | None:
+    """The latest parent run's spec: ``spec_of(run_id)`` (its full ``spec.json``), else its
+    ``spec`` param if that parses (a param cut at MLflow's limit does not)."""
+    if parents.empty:
         return None
     last = parents.sort_values("start_time").iloc[-1]
-    return json.loads(last["params.spec"])
+    found = spec_of(str(last["run_id"])) if spec_of is not None else None
+    try:
+        found = found if found is not None else json.loads(last.get("params.spec"))
+    except (TypeError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _values(runs: pd.DataFrame, metric: str) -> list[float]:
@@ -308,11 +320,13 @@ def experiment_report(
     children: pd.DataFrame,
     scores: ScoreSource | None = None,
     n_resamples: int = 2000,
+    spec_of: Callable[[str], dict | None] | None = None,
 ) -> Report | None:
     """The report an experiment's spec asks for, or None when MLflow holds nothing usable.
 
-    ``scores`` reads a child run's per-video scores; without it cells carry no intervals."""
-    spec = latest_spec(parents)
+    ``scores`` reads a child run's per-video scores; without it cells carry no intervals.
+    ``spec_of`` reads a parent run's full spec (see ``latest_spec``)."""
+    spec = latest_spec(parents, spec_of)
     if spec is None or children.empty:
         return None
     if "tags.preset" in children:  # a store may hold several presets: report the latest one

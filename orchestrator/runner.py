@@ -316,7 +316,8 @@ def _run_locked(
     parent = tracker.start_parent(
         f"{spec.name}-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
         {"preset": spec.preset, "git_sha": git_sha(), "code_version": code_version()},
-        {"spec": json.dumps(spec.to_dict(), sort_keys=True), "n_trials": n_total},
+        {"n_trials": n_total},
+        spec.to_dict(),
     )
     summary.parent_run_id = parent
     status = "FAILED"
@@ -396,14 +397,14 @@ def _run_locked(
 
 
 def publish_summary(tracker: Tracker, parent: str, name: str, console: Console) -> None:
-    """The sweep's table with intervals and its statistics on the parent run; a report that
-    cannot be built is a warning, never a failed sweep (``orchestrate report`` retries it)."""
+    """The sweep's table with intervals and its statistics on the parent run (only ``run``
+    writes them); a report that cannot be built is a warning, never a failed sweep
+    (``orchestrate report`` still builds its tables from the stored runs)."""
     from orchestrator.report import experiment_report, publish
 
     try:
-        report = experiment_report(
-            name, tracker.parent_runs(), tracker.child_runs(), tracker.scores
-        )
+        parents, children = tracker.parent_runs(), tracker.child_runs()
+        report = experiment_report(name, parents, children, tracker.scores, spec_of=tracker.spec)
         if report is not None:
             publish(tracker, parent, report)
     except Exception as exc:  # noqa: BLE001 - the trials are stored; only the summary is missing

@@ -2,34 +2,46 @@
 
 Layout (DESIGN.md): one MLflow experiment per orchestrator experiment, one parent run per
 invocation, one nested child run per trial, tagged with its run key so a re-run finds what is done.
+A parent run keeps its full spec as the artifact ``spec.json``; its ``spec`` param is a convenience
+for the runs view, cut (and marked so) at MLflow's 6,000-character limit.
 
-A tracking server may be briefly unreachable (a restart, a network blip). MLflow's HTTP client
-already retries each request (connection errors, 408/429/5xx, every method; by default 7 retries
-with exponential backoff, about four minutes: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``,
-``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``, ``MLFLOW_HTTP_REQUEST_TIMEOUT``). On top of it the tracker
-(1) retries what is still transient for up to ``FAS_MLFLOW_RETRY_SECONDS`` (default 900) with a
-warning, and (2) buffers metric and tag writes in order on a writer thread, so trials keep running
-while the server is away. Anything that must be ordered after them (artifacts, ending a run,
-reads) first waits for the buffer to drain; a run is only ended ``FINISHED`` once every write
-before it was accepted. Re-sent metric batches carry their original timestamps, which the store
-deduplicates, so a retry never doubles a step.
+Every command checks its store before anything else (``resolve_tracking_uri``): a tracking server
+gets one cheap request with MLflow's own retries off and a short timeout
+(``FAS_MLFLOW_CHECK_SECONDS``, default 5), so an unreachable server ends a command in seconds
+with one line naming the URI; a read-only command (``status``, ``report``) on a SQLite or local
+path that does not exist (or holds no MLflow store) stops there instead of creating one.
+
+A tracking server may be briefly unreachable later (a restart, a network blip); what follows covers
+only outages after that check passed. MLflow's HTTP client already retries each request (connection
+errors, 408/429/5xx, every method; by default 7 retries with exponential backoff, about four
+minutes: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, ``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``,
+``MLFLOW_HTTP_REQUEST_TIMEOUT``). On top of it the tracker (1) retries what is still transient for
+up to ``FAS_MLFLOW_RETRY_SECONDS`` (default 900, counted from the first request that failed, i.e.
+after MLflow's own retries of it) with a warning, and (2) buffers metric and tag writes in order on
+a writer thread, so trials keep running while the server is away. Anything that must be ordered
+after them (artifacts, ending a run, reads) first waits for the buffer to drain; a run is only
+ended ``FINISHED`` once every write before it was accepted. Re-sent metric batches carry their
+original timestamps, which the store deduplicates, so a retry never doubles a step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
 import queue
+import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,21 +65,35 @@ DEFAULT_RETRY_SECONDS = 900.0
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
 _TRANSIENT_ERRORS += (requests.exceptions.RetryError, requests.exceptions.ChunkedEncodingError)
+CHECK_SECONDS_ENV = "FAS_MLFLOW_CHECK_SECONDS"
+DEFAULT_CHECK_SECONDS = 5
+#: The full spec of a sweep, an artifact of its parent run (the ``spec`` param may be cut).
+SPEC_ARTIFACT = "spec.json"
+MAX_PARAM = 6000  # MLflow's limit on a param value
+CUT_MARK = f" ...[cut at {MAX_PARAM} characters; the full spec is the artifact {SPEC_ARTIFACT}]"
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def is_transient(exc: BaseException) -> bool:
-    """A failure worth retrying: the server unreachable or answering 408/429/5xx.
+class TrackingStoreError(RuntimeError):
+    """The store cannot be used; the message is one line naming the URI and what to check."""
 
-    MLflow wraps connection errors in an ``MlflowException`` without ``from``, so the original
-    error is found on the exception's context chain.
-    """
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors behind it: MLflow wraps connection errors in an
+    ``MlflowException`` without ``from``, so the original is on the context chain."""
     seen: set[int] = set()
     err: BaseException | None = exc
     while err is not None and id(err) not in seen:
         seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure worth retrying: the server unreachable or answering 408/429/5xx."""
+    for err in _chain(exc):
         if isinstance(err, _TRANSIENT_ERRORS):
             return True
         if isinstance(err, requests.HTTPError) and err.response is not None:
@@ -77,7 +103,6 @@ def is_transient(exc: BaseException) -> bool:
             isinstance(err, MlflowException) and "failed with error code" in err.message
         ):
             return err.get_http_status_code() in _TRANSIENT_STATUS
-        err = err.__cause__ or err.__context__
     return False
 
 
@@ -87,13 +112,66 @@ def default_tracking_uri(cwd: Path | None = None) -> str:
     return f"sqlite:///{db}"
 
 
-def resolve_tracking_uri(uri: str | None) -> str:
-    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else the local SQLite store."""
+def resolve_tracking_uri(uri: str | None, read_only: bool = False) -> str:
+    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else the local SQLite store; checked
+    before any command uses it (``TrackingStoreError``): a server must answer within seconds, and a
+    read-only command never creates a store where none is."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
-    db = _sqlite_path(uri)
-    if db is not None:
+    local, db = _local_path(uri), _sqlite_path(uri)
+    if read_only and local is not None and not (local.exists() and _is_store(db)):
+        raise TrackingStoreError(
+            f"no MLflow store at {local} (from {uri}); check --tracking-uri or "
+            "MLFLOW_TRACKING_URI, or run an experiment first"
+        )
+    if not read_only and db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)
     return uri
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def check_server(uri: str) -> None:
+    """One cheap request (an experiment search) with MLflow's per-request retries off and a
+    ``FAS_MLFLOW_CHECK_SECONDS`` timeout: a dead server fails in seconds, not after minutes."""
+    seconds = int(os.environ.get(CHECK_SECONDS_ENV, DEFAULT_CHECK_SECONDS))
+    try:
+        quick = {
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(seconds),
+        }
+        with _environ(**quick):
+            MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+        text = " ".join(str(e) for e in _chain(exc))
+        errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+        first = (str(exc) or type(exc).__name__).splitlines()[0].split(". Response body")[0][:200]
+        if "timed out" in text.lower():
+            why = f"no answer within {seconds}s"
+        elif errno or is_transient(exc):
+            why = errno.group(1).strip() if errno else first
+        else:
+            raise TrackingStoreError(
+                f"MLflow at {uri} does not answer as a tracking server ({first}); check "
+                "--tracking-uri or MLFLOW_TRACKING_URI and the server's credentials"
+            ) from None
+        raise TrackingStoreError(
+            f"MLflow tracking server at {uri} is unreachable ({why}); check that it is running "
+            "and reachable from here, and --tracking-uri or MLFLOW_TRACKING_URI"
+        ) from None
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -118,6 +196,29 @@ def _schema_lock(uri: str):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _is_store(db: Path | None) -> bool:
+    """Whether a SQLite file holds MLflow's tables (MLflow would create them in any other file);
+    opened read-only. Not a SQLite URI: True."""
+    if db is None:
+        return True
+    read_only = f"{db.resolve().as_uri()}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(read_only, uri=True)) as con:
+            query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'experiments'"
+            return con.execute(query).fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
+def _local_path(uri: str) -> Path | None:
+    """The file or folder a local URI names (SQLite, ``file:``, a bare path), else None."""
+    if uri.startswith("sqlite:"):
+        return _sqlite_path(uri)
+    if uri.startswith("file:"):
+        return Path(uri[len("file:") :].removeprefix("//"))
+    return None if ":" in uri or uri.startswith("databricks") else Path(uri)
+
+
 class Tracker:
     """Writes and reads one orchestrator experiment's runs."""
 
@@ -128,7 +229,8 @@ class Tracker:
         self._writer: threading.Thread | None = None
         self._writer_error: BaseException | None = None
         self._lock = threading.Lock()
-        with _schema_lock(tracking_uri):  # the first client of a new SQLite store creates it
+        # The first client of a new SQLite store creates it; a reader opens an existing one.
+        with _schema_lock(tracking_uri) if create else contextlib.nullcontext():
             self.client = MlflowClient(tracking_uri)
             found = self._call(
                 "get_experiment_by_name", self.client.get_experiment_by_name, experiment
@@ -295,17 +397,16 @@ class Tracker:
         return dict(zip(done["tags.run_key"], done["run_id"], strict=True))
 
     def download(self, run_id: str, path: str, dst: Path) -> Path:
+        """One artifact into ``dst``. Reports and ``status`` read a file per run: MLflow's
+        per-download progress bar stays off unless the user turned it on."""
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         self.flush()
         return Path(
             self._call("download_artifacts", self.client.download_artifacts, run_id, path, str(dst))
         )
 
     def scores(self, run_id: str, path: str = "scores.parquet") -> pd.DataFrame | None:
-        """A child run's per-video scores (the source of every table), or None if it has none.
-
-        A report reads one file per trial: MLflow's per-download progress bar stays off unless
-        the user turned it on."""
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        """A child run's per-video scores (the source of every table), or None if it has none."""
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 return pd.read_parquet(self.download(run_id, path, Path(tmp)))
@@ -314,10 +415,31 @@ class Tracker:
                 return None
 
     # -- writing ---------------------------------------------------------------------------
-    def start_parent(self, name: str, tags: Mapping[str, str], params: Mapping[str, Any]) -> str:
+    def start_parent(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, Any],
+        spec: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A sweep's parent run; ``spec`` is stored in full as ``spec.json`` (read back by
+        ``spec()``) and as the ``spec`` param, cut and marked beyond MLflow's limit."""
         run_id = self._create_run(name, dict(tags))
+        if spec is not None:
+            text = json.dumps(spec, sort_keys=True)
+            self.log_artifacts(run_id, {SPEC_ARTIFACT: text.encode()})
+            cut = text if len(text) <= MAX_PARAM else text[: MAX_PARAM - len(CUT_MARK)] + CUT_MARK
+            params = {**params, "spec": cut}
         self._log(run_id, params=params, sync=True)
         return run_id
+
+    def spec(self, run_id: str) -> dict | None:
+        """A parent run's full spec (``spec.json``); None for runs from before it was stored."""
+        listed = self._call("list_artifacts", self.client.list_artifacts, run_id)
+        if SPEC_ARTIFACT not in {a.path for a in listed}:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            return json.loads(self.download(run_id, SPEC_ARTIFACT, Path(tmp)).read_text())
 
     def start_child(
         self, parent_id: str, name: str, tags: Mapping[str, str], params: Mapping[str, Any]
@@ -430,7 +552,7 @@ class Tracker:
         sync: bool = False,
     ) -> None:
         ts = int(time.time() * 1000)
-        p = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
+        p = [Param(k, str(v)[:MAX_PARAM]) for k, v in (params or {}).items()]
         m = [
             Metric(k, float(v), ts, step)
             for k, v in (metrics or {}).items()
