@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -66,7 +67,7 @@ def json_safe(value):
         return str(value)
     if not math.isfinite(number):
         return None
-    return int(value) if isinstance(value, int) else number
+    return int(value) if isinstance(value, numbers.Integral) else number
 
 
 def _trackers(uri: str, names: list[str]):
