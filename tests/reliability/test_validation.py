@@ -269,3 +269,49 @@ def test_refusal_through_a_real_process(args, message, isolated, tmp_path, monke
     assert message in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
     assert not isolated["store"].exists() and files_under(isolated["home"]) == []
     assert not (tmp_path / "x").exists()
+
+
+def corrupt_root(tmp: Path, smoke_root: Path) -> tuple[str, Path]:
+    """A data root linking the smoke OULU-NPU files, with its first training video zero bytes."""
+    src = smoke_root / "oulu_npu"
+    root = tmp / "corrupt" / "oulu_npu"
+    (root / "Train_files").mkdir(parents=True)
+    for name in ("Dev_files", "Test_files", "_synthetic_depth"):
+        (root / name).symlink_to(src / name, target_is_directory=True)
+    videos = sorted((src / "Train_files").iterdir())
+    bad = root / "Train_files" / next(p.name for p in videos if p.suffix == ".avi")
+    for p in videos:
+        (root / "Train_files" / p.name).symlink_to(p)
+    bad.unlink()
+    bad.write_bytes(b"")
+    return str(root.parent), bad
+
+
+def test_a_corrupt_video_in_a_trial_names_the_file(smoke_root, tmp_path) -> None:
+    """Inside a trial the backend reports ``f"{type(exc).__name__}: {exc}"``: the file's name."""
+    from workloads.base import DataHandle
+    from workloads.train_eval import train_eval
+
+    root, bad = corrupt_root(tmp_path, smoke_root)
+    spec = resolve_experiment("ablation_cdc_theta", "smoke")
+    params = {**spec.params, "theta": 0.7, "seed": 0}
+    data = DataHandle(Path(root), "oulu_npu_p1", "p1", tmp_path / "cache")
+    with pytest.raises(ValueError) as info:
+        train_eval(params, data, lambda *a: None)
+    assert f"{type(info.value).__name__}: {info.value}" == (
+        f"VideoDecodeError: {bad}: empty file (0 bytes)"
+    )
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_corrupt_video_is_one_line_naming_it(smoke_root, local_ray, tmp_path) -> None:
+    """Found while building the frame cache in Ray tasks, before any trial: one line, exit 2."""
+    root, bad = corrupt_root(tmp_path, smoke_root)
+    args = ["run", "ablation_cdc_theta", "--preset", "smoke", "--set", "grid.theta=[0.7]"]
+    args += ["--data-root", root, "--cache-root", str(tmp_path / "cache")]
+    out = runner.invoke(app, [*args, "--tracking-uri", f"sqlite:///{tmp_path}/m/mlflow.db"])
+    assert out.exit_code == 2, out.output
+    errors = [line for line in out.output.splitlines() if "error" in line.lower()]
+    assert errors == [f"error: {bad}: empty file (0 bytes)"], out.output
+    assert "Traceback" not in out.output
