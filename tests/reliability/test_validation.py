@@ -315,3 +315,13 @@ def test_a_corrupt_video_is_one_line_naming_it(smoke_root, local_ray, tmp_path) 
     errors = [line for line in out.output.splitlines() if "error" in line.lower()]
     assert errors == [f"error: {bad}: empty file (0 bytes)"], out.output
     assert "Traceback" not in out.output
+
+
+def test_spec_files_read_numbers_and_seed_counts_as_meant(tmp_path) -> None:
+    """YAML 1.1 reads ``1e-3`` as a string and ``seeds: 3`` used to be a TypeError."""
+    from orchestrator.specs import load_spec_file
+
+    spec = load_spec_file(Path(spec_file(tmp_path, seeds="3")))
+    assert spec.params["lr"] == 1e-3 and spec.seeds == (0, 1, 2)
+    spec = apply_overrides(spec, {"lr": "5e-4", "seeds": "[4, 7]"})
+    assert spec.params["lr"] == 5e-4 and spec.seeds == (4, 7)
