@@ -107,6 +107,11 @@ CASES = [
         "--cache-root {tmp}/a_file/frames is inside {tmp}/a_file, a file",
     ),
     (
+        "cache_root_read_only",  # /proc takes no files, even from root
+        ["ablation_cdc_theta", "--cache-root", "/proc/fas-frames"],
+        "--cache-root /proc/fas-frames is not writable",
+    ),
+    (
         "storage_unwritable",
         ["ablation_cdc_theta", "--storage-path", "{tmp}/a_file/ray"],
         "Ray storage path {tmp}/a_file/ray is inside",
