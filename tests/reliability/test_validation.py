@@ -330,3 +330,12 @@ def test_spec_files_read_numbers_and_seed_counts_as_meant(tmp_path) -> None:
     assert spec.params["lr"] == 1e-3 and spec.seeds == (0, 1, 2)
     spec = apply_overrides(spec, {"lr": "5e-4", "seeds": "[4, 7]"})
     assert spec.params["lr"] == 5e-4 and spec.seeds == (4, 7)
+
+
+def test_genotype_of_an_unknown_mlflow_run_is_one_line(isolated) -> None:
+    """The one reference that must read the store: the run is looked up, then refused."""
+    args = ["run", "protocol_siw", "--preset", "smoke", "--set", "genotype=mlflow:0123abc"]
+    out = runner.invoke(app, [*args, "--tracking-uri", isolated["uri"]])
+    assert out.exit_code == 2, out.output
+    assert out.output.strip().splitlines()[-1].startswith("error: MLflow run '0123abc' not found")
+    assert "Traceback" not in out.output and files_under(isolated["home"]) == []
