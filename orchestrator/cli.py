@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -61,8 +64,35 @@ EXIT_BUSY, EXIT_INTERRUPTED = 75, 130
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as the one line a user reads: its message, never a remote traceback (a Ray task
+    error keeps the cause's message; ``-v`` shows the traceback)."""
+    cause = getattr(exc, "cause", None)
+    text = str(cause if isinstance(cause, BaseException) else exc)
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def json_safe(value):
+    """Plain JSON: numpy scalars as numbers, NaN and infinities as null (JSON has neither)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(number):
+        return None
+    return int(value) if isinstance(value, numbers.Integral) else number
 
 
 def _trackers(uri: str, names: list[str]):
@@ -122,21 +152,44 @@ def run(
             "run left (by default the same command resumes them)"
         ),
     ] = False,
+    yes_large: Annotated[
+        bool,
+        typer.Option(
+            "--yes-large",
+            help="Confirm a sweep of more than 1000 trials or a network above the size limits",
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the traceback of an error")
+    ] = False,
 ) -> None:
-    """Run an experiment: every missing trial on Ray, every result into MLflow."""
+    """Run an experiment: every missing trial on Ray, every result into MLflow.
+
+    Everything is validated before any work starts (params, grid, genotype, folders, sizes);
+    a problem is one line naming the field or file (exit code 2).
+    """
     from orchestrator.experiments import resolve_experiment
     from orchestrator.protocol_experiments import resolve_network
     from orchestrator.runner import run_experiment
-    from orchestrator.settings import protocol_folders, resolve_cache_root, resolve_data_root
+    from orchestrator.settings import (
+        SettingsError,
+        check_run_paths,
+        protocol_folders,
+        resolve_cache_root,
+        resolve_data_root,
+    )
     from orchestrator.specs import SpecError, apply_overrides, parse_set_options
     from orchestrator.tracking import DriverBusy, resolve_tracking_uri
+    from orchestrator.validation import validate_spec
     from protocols.datasets import DatasetLayoutError
+    from workloads.frames import VideoDecodeError
 
     try:
         spec = resolve_experiment(experiment, preset)
-        spec = apply_overrides(spec, parse_set_options(set_))
+        spec = validate_spec(apply_overrides(spec, parse_set_options(set_)), yes_large)
+        check_run_paths(cache_root, data_root, storage_path)
+        spec = resolve_network(spec, lambda: resolve_tracking_uri(tracking_uri), yes_large)
         uri = resolve_tracking_uri(tracking_uri)
-        spec = resolve_network(spec, uri)
         root = resolve_data_root(
             data_root, spec.data_size, console, protocol_folders(spec.protocol)
         )
@@ -150,8 +203,16 @@ def run(
             storage_path=storage_path,
             fresh=fresh,
         )
-    except (SpecError, DatasetLayoutError, FileNotFoundError) as exc:
-        _fail(str(exc))
+    except (
+        SpecError,
+        SettingsError,
+        DatasetLayoutError,
+        VideoDecodeError,
+        FileNotFoundError,
+    ) as exc:
+        if verbose:
+            err.print_exception()
+        _fail(one_line(exc))
         return
     except DriverBusy as exc:
         _fail(str(exc), EXIT_BUSY)
@@ -160,7 +221,7 @@ def run(
         err.print(
             f"[yellow]interrupted:[/yellow] finished trials are kept in MLflow and unfinished "
             f"ones keep their checkpoints; run the same command again to resume "
-            f"(orchestrate {' '.join(sys.argv[1:])})"
+            f"({escape(shlex.join(['orchestrate', *sys.argv[1:]]))})"
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
     console.print(
@@ -265,13 +326,15 @@ def score(
             policy = float(policy)
         except ValueError:
             _fail(f"--threshold {threshold!r}: expected dev_eer, test_eer or a number")
+        if not math.isfinite(float(policy)):
+            _fail(f"--threshold {threshold!r}: expected dev_eer, test_eer or a finite number")
     try:
         m = compute_metrics(load_scores(test), load_scores(dev) if dev else None, threshold=policy)
     except ValueError as exc:
         _fail(str(exc))
         return
     if as_json:
-        sys.stdout.write(json.dumps(m, default=float) + "\n")
+        sys.stdout.write(json.dumps(json_safe(m), allow_nan=False) + "\n")
         return
     table = Table("metric", "value")
     for key in ("apcer", "apcer_pooled", "bpcer", "acer", "far", "frr", "hter", "eer"):

@@ -1,7 +1,8 @@
 """Protocol experiments: one retrain/eval job per fold (x network x seed) under a FAS protocol.
 
 The network is a grid axis (``--set grid.network=[cdcn,cdcn_pp]``) or a genotype: ``--set
-genotype=PATH.json`` or ``--set genotype=mlflow:RUN_ID`` (a search run's ``genotype.json``), so
+genotype=PATH.json``, inline genotype JSON or ``--set genotype=mlflow:RUN_ID`` (a search run's
+``genotype.json``), so
 a searched architecture goes straight into any protocol. ``--set threshold_policy=test_eer``
 switches to the optimistic cross-dataset practice; tables then say so.
 """
@@ -9,7 +10,9 @@ switches to the optimistic cross-dataset practice; tables then say so.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from orchestrator.experiments import _ABLATION_PRESETS, _CDCN_PARAMS, EXPERIMENTS
@@ -50,43 +53,75 @@ for _name, (_protocol, _about) in PROTOCOL_EXPERIMENTS.items():
 GENOTYPE_RUN_PREFIX = "mlflow:"
 
 
-def resolve_network(spec: ExperimentSpec, tracking_uri: str) -> ExperimentSpec:
-    """Replace a ``genotype`` reference (file or MLflow run) by the genotype's JSON text.
+def _genotype_text(ref: object, tracking_uri: str | Callable[[], str]) -> tuple[str, str]:
+    """(genotype JSON text, the reference as tables show it) for every form a genotype is given
+    in: inline JSON (a string or, from YAML, a mapping), a file, or ``mlflow:RUN_ID``."""
+    if isinstance(ref, Mapping) and list(ref) == [GENOTYPE_RUN_PREFIX[:-1]]:
+        ref = GENOTYPE_RUN_PREFIX + str(ref[GENOTYPE_RUN_PREFIX[:-1]] or "")  # YAML read a map
+    if isinstance(ref, Mapping):
+        return json.dumps(ref), "inline"
+    if not isinstance(ref, str) or not ref.strip():
+        raise SpecError(f"genotype={ref!r}: expected {_FORMS}")
+    if ref.lstrip().startswith("{"):
+        return ref, "inline"
+    if ref.startswith(GENOTYPE_RUN_PREFIX):
+        run_id = ref[len(GENOTYPE_RUN_PREFIX) :].strip()
+        if not run_id:
+            raise SpecError(f"genotype={ref!r}: no run id; expected {GENOTYPE_RUN_PREFIX}RUN_ID")
+        from orchestrator.tracking import run_artifact_text
+
+        uri = tracking_uri() if callable(tracking_uri) else tracking_uri
+        return run_artifact_text(uri, run_id, "genotype.json"), ref
+    path = Path(ref)
+    if not path.is_file():
+        raise SpecError(f"genotype={ref!r}: no such file; expected {_FORMS}")
+    try:
+        return path.read_text(), ref
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"genotype={ref!r}: cannot read the file: {exc}") from None
+
+
+_FORMS = (
+    f"a genotype JSON file, inline genotype JSON or {GENOTYPE_RUN_PREFIX}RUN_ID of a search run"
+)
+
+
+def resolve_network(
+    spec: ExperimentSpec, tracking_uri: str | Callable[[], str], allow_large: bool = False
+) -> ExperimentSpec:
+    """Replace a ``genotype`` reference (inline JSON, file or MLflow run) by the genotype's JSON.
 
     The job then retrains ``network="genotype"`` at its space's ``retrain_width`` times the
     search's ``C`` recorded in the genotype (NAS-FAS's spaces double it, Auto-FAS keeps it) with
     its space's ``default_loss`` (depth for the FAS space, binary masks otherwise);
     ``genotype_source`` keeps the reference for tables. The genotype is validated against its
-    space here, before any trial starts.
+    space here, before any trial starts, in every form it is given in, and a network above the
+    size limits needs ``allow_large`` (``--yes-large``). ``tracking_uri`` may be a callable,
+    called only for an ``mlflow:`` reference (nothing touches a store otherwise).
     """
     ref = spec.params.get("genotype")
-    if ref is None or str(ref).lstrip().startswith("{"):
+    if ref is None:
         return spec
-    from search_spaces.genotypes import Genotype, GenotypeError, validate_genotype
+    from orchestrator.validation import check_network_size
+    from search_spaces.genotypes import Genotype, validate_genotype
 
-    ref = str(ref)
-    if ref.startswith(GENOTYPE_RUN_PREFIX):
-        from orchestrator.tracking import run_artifact_text
-
-        text = run_artifact_text(tracking_uri, ref[len(GENOTYPE_RUN_PREFIX) :], "genotype.json")
-    else:
-        path = Path(ref)
-        if not path.is_file():
-            raise SpecError(
-                f"genotype={ref!r}: no such file; give a genotype JSON file or "
-                f"{GENOTYPE_RUN_PREFIX}RUN_ID of a search run"
-            )
-        text = path.read_text()
+    text, source = _genotype_text(ref, tracking_uri)
+    shown = source if source != "inline" else "inline JSON"
     try:
         genotype = Genotype.from_json(text)
         space = validate_genotype(genotype)
-    except (GenotypeError, json.JSONDecodeError, KeyError) as exc:
-        raise SpecError(f"genotype={ref!r}: {exc}") from None
+    except (ValueError, TypeError, KeyError) as exc:  # GenotypeError, JSON, space options
+        problem = str(exc.args[0]) if exc.args else repr(exc)
+        raise SpecError(f"genotype ({shown}): {problem}") from None
+    check_network_size(space, f"genotype ({shown})", allow_large)
+    if source == "inline":  # a row label that tells two inline genotypes apart
+        digest = hashlib.sha256(genotype.to_json(indent=None).encode()).hexdigest()
+        source = f"inline:{digest[:8]}"
     params = {
         **spec.params,
         "network": "genotype",
         "genotype": genotype.to_json(indent=None),
-        "genotype_source": ref,
+        "genotype_source": source,
         "width": space.retrain_width,  # NAS-FAS doubles the search width, Auto-FAS keeps it
         "loss": space.default_loss,
     }

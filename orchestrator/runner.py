@@ -32,6 +32,7 @@ from orchestrator.jobs import Job, code_version, data_fingerprint, expand_jobs, 
 from orchestrator.progress import SweepProgress
 from orchestrator.specs import ExperimentSpec, SpecError
 from orchestrator.tracking import DriverLock, Tracker
+from workloads.frames import VideoDecodeError
 
 
 @dataclass
@@ -179,7 +180,9 @@ def _build_cache_chunk(args: tuple[pd.DataFrame, Any, str]) -> int:
 def prepare_caches(
     jobs: list[Job], manifest: pd.DataFrame, cache_root: Path, view: SweepProgress
 ) -> None:
-    """Preprocess every video once per pipeline setting, in parallel Ray tasks, before trials."""
+    """Preprocess every video once per pipeline setting, in parallel Ray tasks, before trials.
+
+    An unusable video raises :class:`VideoDecodeError` naming the file (the first one found)."""
     import workloads
     from workloads.base import WORKLOADS
     from workloads.cache import missing_entries
@@ -200,11 +203,15 @@ def prepare_caches(
             manifest.iloc[i::n_chunks] for i in range(n_chunks) if len(manifest.iloc[i::n_chunks])
         ]
         task = view.stage(f"  preprocessing {len(todo)} videos ({cfg.key()})", len(chunks))
-        backend.map_tasks(
-            _build_cache_chunk,
-            [(chunk, cfg, str(cache_root)) for chunk in chunks],
-            on_done=lambda d, t, task=task: view.advance_stage(task, d, t),
-        )
+        try:
+            backend.map_tasks(
+                _build_cache_chunk,
+                [(chunk, cfg, str(cache_root)) for chunk in chunks],
+                on_done=lambda d, t, task=task: view.advance_stage(task, d, t),
+            )
+        except VideoDecodeError as exc:  # raised in a Ray task: keep the cause, not the wrapper
+            cause = getattr(exc, "cause", exc)
+            raise VideoDecodeError(cause.path, cause.problem) from None
 
 
 def sampling_plan(spec: ExperimentSpec, jobs: list[Job], tracker: Tracker, fresh: bool):

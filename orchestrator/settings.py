@@ -3,10 +3,60 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from rich.console import Console
+
+
+class SettingsError(ValueError):
+    """A folder the run needs cannot be used; the message names the folder, its source and why."""
+
+
+def check_writable(path: Path, what: str) -> Path:
+    """Refuse ``path`` unless it is (or can be created as) a folder this process can write in.
+
+    Nothing is created: the check probes the nearest existing ancestor with a temporary file.
+    """
+    path = Path(path).expanduser()
+    probe = path.absolute()
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        where = "is not a folder" if probe == path.absolute() else f"is inside {probe}, a file"
+        raise SettingsError(f"{what} {path} {where}; give a writable folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise SettingsError(
+            f"{what} {path} is not writable ({exc.strerror or exc} in {probe}); "
+            "give a writable folder"
+        ) from None
+    return path
+
+
+def storage_path(value: str | None = None) -> str | None:
+    """``--storage-path``, else ``FAS_STORAGE_PATH``: Ray's results storage (None: Ray's default)."""
+    return value or os.environ.get("FAS_STORAGE_PATH") or None
+
+
+def check_run_paths(cache_root: Path | None, data_root: Path | None, storage: str | None) -> None:
+    """Every folder ``orchestrate run`` will write, checked before any work starts: the frame
+    cache, the embedded benchmark under ``FAS_HOME`` (when no data root is given) and a local
+    Ray storage path (URIs such as ``s3://`` are the cluster's to check)."""
+    if cache_root is not None:
+        check_writable(cache_root, "--cache-root")
+    elif "FAS_CACHE_ROOT" in os.environ:
+        check_writable(Path(os.environ["FAS_CACHE_ROOT"]), "FAS_CACHE_ROOT")
+    else:
+        check_writable(cache_home() / "frames", "frame cache (FAS_HOME)")
+    if data_root is None and "FAS_DATA_ROOT" not in os.environ:
+        check_writable(cache_home() / "data", "synthetic data folder (FAS_HOME)")
+    storage = storage_path(storage)
+    if storage and ("://" not in storage or storage.startswith("file://")):
+        check_writable(Path(storage.removeprefix("file://")), "Ray storage path")
 
 
 def cache_home() -> Path:

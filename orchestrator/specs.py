@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,11 +101,42 @@ def check_workers(where: str, value: Any) -> int:
     return value
 
 
-def _parse_value(text: str) -> Any:
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; every spec value means it as a number."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _parse_value(key: str, text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
-        raise SpecError(f"cannot parse value {text!r}: {exc}") from None
+        problem = " ".join(str(getattr(exc, "problem", "") or "invalid YAML").split())
+        raise SpecError(f"--set {key}: cannot parse value {text!r} ({problem})") from None
+
+
+def parse_seeds(where: str, value: Any) -> tuple[int, ...]:
+    """``3`` means seeds (0, 1, 2); a list names them. Anything else is an error naming ``where``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise SpecError(f"{where}: expected a positive number of seeds or a list; got {value}")
+        return tuple(range(value))
+    items = value if isinstance(value, (list, tuple)) else None
+    if not items or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in items):
+        raise SpecError(
+            f"{where}: expected a positive number of seeds or a list of integers >= 0; "
+            f"got {value!r}"
+        )
+    return tuple(items)
 
 
 def apply_overrides(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> ExperimentSpec:
@@ -119,13 +151,9 @@ def apply_overrides(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> Exper
     grid = dict(spec.grid)
     resources = dict(spec.resources)
     for key, raw in overrides.items():
-        value = _parse_value(raw) if isinstance(raw, str) else raw
+        value = _parse_value(key, raw) if isinstance(raw, str) else raw
         if key == "seeds":
-            if isinstance(value, int) and not isinstance(value, bool):
-                if value < 1:
-                    raise SpecError("--set seeds: expected a positive number of seeds or a list")
-                value = tuple(range(value))
-            changes["seeds"] = tuple(int(v) for v in _check_type(key, spec.seeds, value))
+            changes["seeds"] = parse_seeds("--set seeds", value)
         elif key.startswith("grid."):
             name = key.split(".", 1)[1]
             if name not in grid and name not in params:
@@ -190,8 +218,8 @@ def parse_set_options(items: list[str]) -> dict[str, str]:
 def load_spec_file(path: Path) -> ExperimentSpec:
     """A YAML/JSON spec file with the fields of ``ExperimentSpec`` (grid values as lists)."""
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = load_yaml(path.read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read spec file {path}: {exc}") from None
     if not isinstance(data, dict):
         raise SpecError(f"spec file {path}: expected a mapping of spec fields")
@@ -204,10 +232,23 @@ def load_spec_file(path: Path) -> ExperimentSpec:
     missing = {"name", "workload", "protocol", "params"} - set(data)
     if missing:
         raise SpecError(f"spec file {path}: missing required fields {sorted(missing)}")
-    data["grid"] = {k: tuple(v) for k, v in (data.get("grid") or {}).items()}
+    for key in ("params", "grid", "resources", "variants", "sampling", "presets"):
+        if data.get(key) is not None and not isinstance(data[key], Mapping):
+            raise SpecError(f"spec file {path}: {key} must be a mapping; got {data[key]!r}")
+    grid = data.get("grid") or {}
+    for axis, values in grid.items():
+        if not isinstance(values, list):
+            raise SpecError(
+                f"spec file {path}: grid.{axis} must be a list of values; got {values!r}"
+            )
+    data["grid"] = {str(k): tuple(v) for k, v in grid.items()}
     if "workers" in (data.get("resources") or {}):
         check_workers(f"spec file {path}", data["resources"]["workers"])
-    for key in ("seeds", "folds"):
-        if key in data:
-            data[key] = tuple(data[key])
+    if "seeds" in data:
+        data["seeds"] = parse_seeds(f"spec file {path}: seeds", data["seeds"])
+    if "folds" in data:
+        folds = data["folds"]
+        if not isinstance(folds, list) or not all(isinstance(f, str) for f in folds):
+            raise SpecError(f"spec file {path}: folds must be a list of fold names; got {folds!r}")
+        data["folds"] = tuple(folds)
     return ExperimentSpec(**data)

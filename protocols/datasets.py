@@ -147,6 +147,23 @@ _OULU_LAYOUT = (
 )
 
 
+#: Folders of the release besides the splits (the protocol lists) and our depth sidecars.
+OULU_OTHER_FOLDERS = ("Protocols", SYNTHETIC_DEPTH_DIR)
+
+
+def _refuse_unexpected_folders(root: Path, dataset: str, expected: list[str]) -> None:
+    """A folder the layout does not have is an error naming it: a renamed split folder
+    (``test_files``) would otherwise silently drop its videos from every protocol."""
+    for path in sorted(root.iterdir()):
+        if path.is_dir() and not path.name.startswith(".") and path.name not in expected:
+            near = [e for e in expected if e.lower() == path.name.lower()]
+            hint = f" (did you mean {near[0]}/?)" if near else ""
+            raise DatasetLayoutError(
+                f"{path}: unexpected folder in {dataset}/{hint}; expected only "
+                + ", ".join(e + "/" for e in expected)
+            )
+
+
 def _oulu_split_for_user(user: int) -> str | None:
     return next((s for s, (lo, hi) in OULU_USERS.items() if lo <= user <= hi), None)
 
@@ -217,6 +234,7 @@ def oulu_npu(root: Path) -> pd.DataFrame:
             f"{OULU}: no videos in {', '.join(f + '/' for f in present.values())} under {root}; "
             f"expected {_OULU_NAME_RULE}"
         )
+    _refuse_unexpected_folders(root, OULU, [*OULU_SPLIT_FOLDERS.values(), *OULU_OTHER_FOLDERS])
     df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     return df.astype(empty_manifest().dtypes.to_dict())
 

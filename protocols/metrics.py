@@ -73,6 +73,14 @@ def validate_scores(df: pd.DataFrame, source: str = "scores") -> pd.DataFrame:
             f"(data rows {_rows(text)})"
         )
 
+    infinite = ~np.isfinite(score)
+    if infinite.any():
+        example = score[infinite].iloc[0]
+        raise ScoreFileError(
+            f"{source}: non-finite score ({example}) in {int(infinite.sum())} row(s) "
+            f"(data rows {_rows(infinite)}); scores must be finite numbers"
+        )
+
     raw_label = df["label"]
     label = pd.to_numeric(raw_label, errors="coerce")
     bad = ~label.isin([0, 1])
@@ -125,6 +133,14 @@ def load_scores(path: str | Path) -> pd.DataFrame:
         raise ScoreFileError(f"{path}: empty file (expected a header score,label,pai)") from None
     except Exception as exc:  # parser errors differ per engine; name the file whatever they are
         raise ScoreFileError(f"{path}: cannot read {suffix[1:]} file: {exc}") from exc
+    if "video_id" in df.columns:
+        repeated = df["video_id"].duplicated(keep=False) & df["video_id"].notna()
+        if repeated.any():
+            first = df.loc[repeated, "video_id"].iloc[0]
+            raise ScoreFileError(
+                f"{path}: duplicated video_id, e.g. {first!r} ({int(repeated.sum())} rows share "
+                f"an id: data rows {_rows(repeated)}); give one score per video"
+            )
     return validate_scores(df, str(path))
 
 
@@ -205,8 +221,8 @@ def _resolve_threshold(
         raise ValueError(
             f"threshold must be 'dev_eer', 'test_eer' or a number; got {threshold!r}"
         ) from None
-    if math.isnan(value):
-        raise ValueError("threshold must not be NaN")
+    if not math.isfinite(value):
+        raise ValueError(f"threshold must be a finite number; got {value}")
     return value, "fixed"
 
 

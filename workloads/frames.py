@@ -30,6 +30,11 @@ class VideoDecodeError(ValueError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):
+        # rebuilt from (path, problem), so it crosses a process boundary (a Ray task building
+        # the frame cache) as itself, not as an unpicklable wrapper
+        return (type(self), (self.path, self.problem))
+
 
 class NoFaceError(VideoDecodeError):
     """Neither an annotation nor the Haar detector gives a face box for a video."""
