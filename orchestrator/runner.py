@@ -281,11 +281,12 @@ def run_experiment(
     fresh: bool = False,
 ) -> RunSummary:
     start = time.perf_counter()
+    folds, manifest = fold_manifest(spec, data_root)  # data errors before the store is touched
     tracker = Tracker(tracking_uri, spec.name)
     with DriverLock(tracker):  # one driver per experiment and store (DriverBusy otherwise)
         return _run_locked(
-            spec, tracker, start, data_root, cache_root, tracking_uri, console, address,
-            storage_path, fresh,
+            spec, tracker, start, folds, manifest, cache_root, tracking_uri, console,
+            address, storage_path, fresh, data_root,
         )  # fmt: skip
 
 
@@ -293,15 +294,16 @@ def _run_locked(
     spec: ExperimentSpec,
     tracker: Tracker,
     start: float,
-    data_root: Path,
+    folds: list[str],
+    manifest: pd.DataFrame,
     cache_root: Path,
     tracking_uri: str,
     console: Console,
     address: str | None,
     storage_path: str | None,
     fresh: bool,
+    data_root: Path,
 ) -> RunSummary:
-    folds, manifest = fold_manifest(spec, data_root)
     jobs = expand_jobs(spec, folds, data_fingerprint(manifest))
     done = {} if fresh else tracker.finished_run_keys()
     todo = [j for j in jobs if j.run_key not in done]
