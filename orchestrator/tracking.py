@@ -73,6 +73,17 @@ MAX_PARAM = 6000  # MLflow's limit on a param value
 CUT_MARK = f" ...[cut at {MAX_PARAM} characters; the full spec is the artifact {SPEC_ARTIFACT}]"
 
 log = logging.getLogger(__name__)
+
+
+class _RaisedAnyway(logging.Filter):
+    """MLflow's SQL store logs a database error with its whole traceback and then raises it;
+    the orchestrator reports what it raises (one line), so the log record is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("SQLAlchemy database error")
+
+
+logging.getLogger("mlflow.store.db.utils").addFilter(_RaisedAnyway())
 T = TypeVar("T")
 
 
@@ -570,6 +581,10 @@ class Tracker:
                     self._enqueue(run_id, batch)
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
 class DriverBusy(RuntimeError):
     """Another live driver runs this experiment on this tracking store."""
 
@@ -636,7 +651,11 @@ class DriverLock:
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_ALREADY_EXISTS":
                 return False
-            raise
+            # the driver's first write: a store it cannot write fails here, before any work
+            raise TrackingStoreError(
+                f"the MLflow store at {self.tracker.uri} refused a write "
+                f"({_first_line(exc)}); check that it is writable"
+            ) from exc
 
     def acquire(self) -> None:
         """Claim the experiment, or raise ``DriverBusy`` naming the live driver that holds it."""

@@ -155,3 +155,21 @@ def _a_finished_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_a_store_that_refuses_writes_is_one_line_before_any_work(
+    smoke_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    Tracker(f"sqlite:///{tmp_path / 'm.db'}", EXPERIMENT)  # a store that exists ...
+    read_only = f"sqlite:///file:{tmp_path / 'm.db'}?mode=ro&uri=true"  # ... opened read-only
+    args = ["run", EXPERIMENT, "--preset", "smoke", "--set", "grid.theta=[0.0]"]
+    out = CliRunner().invoke(app, [*args, "--tracking-uri", read_only])
+    assert out.exit_code == 2, out.output
+    assert "refused a write (" in out.output and "readonly database" in out.output
+    assert "Traceback" not in out.output
+    assert Tracker(f"sqlite:///{tmp_path / 'm.db'}", EXPERIMENT).runs().empty  # nothing started
