@@ -152,7 +152,7 @@ def test_killed_search_resumes_to_the_uninterrupted_result(
     assert resumed.result.genotype == full.result.genotype
     assert resumed.result.trajectory == full.result.trajectory
     assert _without_timings(resumed.result.history) == _without_timings(full.result.history)
-    arch = [(a, b) for a, b in zip(resumed.model.arch_parameters(), full.model.arch_parameters())]
+    arch = list(zip(resumed.model.arch_parameters(), full.model.arch_parameters(), strict=True))
     assert arch and all(torch.equal(a, b) for a, b in arch)  # alphas and betas, bit for bit
     got, want = resumed.model.state_dict(), full.model.state_dict()
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
