@@ -29,11 +29,17 @@ STATE_SAVE_SECONDS = "5"
 COMPLETE_FILE = "orchestrator-complete"
 #: Config keys of a sampler's choices (``arch.<choice>``) in a sampled trial's config.
 SAMPLE_PREFIX = "arch."
+#: Ray's resource that only the head node has (a node-affinity label Ray itself uses so).
+HEAD_RESOURCE = "node:__internal_head__"
 #: What a multi-worker trial's Tune function reserves: it only drives and waits for its Train
 #: workers (which reserve the spec's cpu/gpu each), so no CPU -- a fractional CPU would make
 #: N workers x 1 CPU unschedulable on an N-CPU machine -- and a little memory, because Tune
-#: needs a non-empty request.
-DRIVER_RESOURCES = {"cpu": 0.0, "memory": 256 * 1024**2}
+#: needs a non-empty request. It runs on the head (with its Train controller, which Ray Train
+#: places beside it): a lost worker node then takes Train workers only, and the controller
+#: releases their reservation before Tune retries the trial. A driver lost with a worker node
+#: would take its controller along and leave the workers' placement group reserved (it lives
+#: as long as the job), so the retry could never schedule its workers.
+DRIVER_RESOURCES = {"cpu": 0.0, "memory": 256 * 1024**2, HEAD_RESOURCE: 0.001}
 
 
 def write_result(result, out: Path, node_id: str) -> None:
