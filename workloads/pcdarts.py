@@ -11,6 +11,9 @@ architecture stays frozen for ``warmup_epochs``.
 * D/T-Meta-NAS (NAS-FAS Algorithm 1, ``mode="meta"``): per support domain one inner SGD step of
   the weights (a domain learner), a meta-update of the weights with the sum of the learners'
   query losses, then the architecture update on the query loss at the meta-updated weights.
+
+``search`` runs all epochs; ``SearchLoop`` runs them one at a time with a complete state between
+epochs (``stateful``, ``progress``), so an interrupted search continues exactly where it stopped.
 """
 
 from __future__ import annotations
