@@ -11,11 +11,21 @@ SQLite MLflow store and Ray storage):
   per-epoch checkpoints and restore existed: finished trials are still reused from MLflow, the
   interrupted ones start over.
 
+Then the two kinds of trial that used to start over, each killed the same way (the whole process
+group) and re-run once:
+
+* ``search``: one ``nas_search`` trial (``nas_fas_space``, smoke, S-CD-Max), killed mid-search
+  once it checkpointed search epoch ``--search-kill-at`` of ``--search-epochs``;
+* ``data-parallel``: one ``ablation_cdc_theta`` trial with ``resources.workers=2`` (Ray Train,
+  two gloo workers), killed once its Train run registered epoch ``--kill-at-epoch``'s checkpoint.
+
 Epochs computed are counted from Tune's per-trial ``result.json`` (every report of a trial,
-across both drivers), so "recomputed" is measured, not inferred.
+across both drivers), so "recomputed" is measured, not inferred. (Work inside the epoch that was
+running at the kill is lost too; it is not an epoch computed twice.)
 
     .venv/bin/python bench/bench_resume.py [--thetas 0.0,0.5,0.7] [--epochs 4] [--batch-size 8]
-                                          [--kill-at-epoch 3]
+                                          [--kill-at-epoch 3] [--search-epochs 6]
+                                          [--search-kill-at 3] [--only sweep,search,dp]
 """
 
 from __future__ import annotations
@@ -54,15 +64,31 @@ def env() -> dict[str, str]:
     return {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "0.25", "PYTHONPATH": str(REPO)}
 
 
-def epoch_reports(storage: Path) -> Counter:
-    """(run key, epoch) -> how many times a trial reported it."""
+def epoch_reports(storage: Path, earlier: dict[Path, str] | None = None) -> Counter:
+    """(run key, epoch) -> how many times a trial reported it. ``earlier``: the trials' report
+    files before a restore (``report_files``): a trial restored from a Tune checkpoint appends
+    to its file, one restarted without one (a data-parallel trial, whose checkpoints are its
+    Train run's) starts a new file, so the earlier reports are added back."""
     seen: Counter = Counter()
-    for path in storage.glob("*/*/result.json"):
-        for line in path.read_text().splitlines():
+    files = report_files(storage)
+    for path in set(files) | set(earlier or {}):
+        text, before = files.get(path, ""), (earlier or {}).get(path, "")
+        if not text.startswith(before):
+            text = before + text
+        for line in text.splitlines():
             r = json.loads(line)
             if r.get("kind") == "epoch":
                 seen[(path.parent.name, int(r["metrics"]["epoch"]))] += 1
     return seen
+
+
+def report_files(storage: Path) -> dict[Path, str]:
+    """Each Tune trial's ``result.json`` (every report it made)."""
+    return {
+        path: path.read_text()
+        for path in storage.glob("*/*/result.json")
+        if (path.parent / "params.json").exists()  # not a Ray Train run's final checkpoint
+    }
 
 
 def mid_trial(trial_dir: Path, settled_for: float, epoch: int) -> bool:
@@ -78,6 +104,17 @@ def mid_trial(trial_dir: Path, settled_for: float, epoch: int) -> bool:
 
 def run_killed(cmd: list[str], root: Path, epoch: int) -> float:
     """Run until one trial finished and another checkpointed ``epoch``; SIGKILL."""
+
+    def ready(storage: Path) -> bool:
+        dirs = [d for d in storage.glob("*/*") if (d / "params.json").exists()]
+        final = [d for d in dirs if list(d.glob("checkpoint_*/result.json"))]
+        return bool(final) and any(mid_trial(d, 0.8, epoch) for d in dirs if d not in final)
+
+    return kill_when(cmd, root, ready)
+
+
+def kill_when(cmd: list[str], root: Path, ready) -> float:
+    """Run ``cmd`` until ``ready(storage)``; SIGKILL its process group (driver and local Ray)."""
     storage = root / "ray_results"
     start = time.perf_counter()
     with (root / "killed.log").open("wb") as log:
@@ -86,18 +123,79 @@ def run_killed(cmd: list[str], root: Path, epoch: int) -> float:
         )
     try:
         while proc.poll() is None:
-            dirs = [d for d in storage.glob("*/*") if (d / "params.json").exists()]
-            final = [d for d in dirs if list(d.glob("checkpoint_*/result.json"))]
-            if final and any(mid_trial(d, 0.8, epoch) for d in dirs if d not in final):
+            if ready(storage):
                 break
             time.sleep(0.1)
         else:
-            raise SystemExit("the sweep finished before it could be killed: use more epochs")
+            raise SystemExit("the run finished before it could be killed: use more epochs")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     return time.perf_counter() - start
+
+
+def search_command(args: argparse.Namespace, root: Path) -> list[str]:
+    sets = [
+        "grid.variant=[S-CD-Max]",
+        f"search_epochs={args.search_epochs}",
+        "search_steps=20",
+        "frames_per_video=4",  # search epochs of seconds: Tune's state sees each checkpoint
+        "epochs=2",
+        "resources.cpu=2",
+    ]
+    return experiment_command("nas_fas_space", sets, root)
+
+
+def dp_command(args: argparse.Namespace, root: Path) -> list[str]:
+    sets = [
+        "grid.theta=[0.7]",
+        f"epochs={args.epochs}",
+        f"batch_size={args.batch_size}",
+        "resources.workers=2",
+        "resources.cpu=1",
+    ]
+    return experiment_command("ablation_cdc_theta", sets, root)
+
+
+def experiment_command(name: str, sets: list[str], root: Path) -> list[str]:
+    cmd = [sys.executable, "-m", "orchestrator.cli", "run", name, "--preset", "smoke"]
+    cmd += ["--tracking-uri", f"sqlite:///{root / 'mlflow.db'}"]
+    cmd += ["--storage-path", str(root / "ray_results")]
+    for s in sets:
+        cmd += ["--set", s]
+    return cmd
+
+
+def search_checkpointed(storage: Path, epoch: int) -> bool:
+    """A trial's latest Tune checkpoint is a search state after search epoch >= ``epoch``
+    (one checkpoint per search epoch: checkpoint_00000N holds epoch N + 1), seen by Tune's
+    state for 0.8 s."""
+    for d in storage.glob("*/*"):
+        cks = sorted(d.glob("checkpoint_*"))
+        if cks and (cks[-1] / "search_state.pt").exists():
+            if int(cks[-1].name.rsplit("_", 1)[1]) + 1 >= epoch:
+                return time.time() - cks[-1].stat().st_mtime >= 0.8
+    return False
+
+
+def train_checkpointed(storage: Path, epoch: int) -> bool:
+    """A Ray Train run registered the checkpoint of epoch >= ``epoch``."""
+    for snap in storage.glob("*/checkpoint_manager_snapshot.json"):
+        try:
+            latest = json.loads(snap.read_text()).get("latest_checkpoint_result") or {}
+        except ValueError:
+            continue
+        if float(latest.get("metrics", {}).get("epoch", 0.0)) >= epoch:
+            return True
+    return False
+
+
+def killed_and_rerun(cmd: list[str], root: Path, ready) -> tuple[list[float], Counter]:
+    walls = [kill_when(cmd, root, ready)]
+    before = report_files(root / "ray_results")
+    walls.append(run(cmd, root))
+    return walls, epoch_reports(root / "ray_results", before)
 
 
 def run(cmd: list[str], root: Path) -> float:
@@ -114,8 +212,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--kill-at-epoch", type=int, help="default: the last but one")
+    ap.add_argument("--search-epochs", type=int, default=6)
+    ap.add_argument("--search-kill-at", type=int, default=3)
+    ap.add_argument("--only", default="sweep,search,dp")
     args = ap.parse_args()
     kill_at = args.kill_at_epoch or max(1, args.epochs - 1)
+    only = set(args.only.split(","))
     os.environ.setdefault("FAS_HOME", str(Path.home() / ".cache" / "fas-orchestrator"))
     n_trials = len(args.thetas.split(","))
     rows = []
@@ -123,7 +225,7 @@ def main() -> None:
         warm = Path(tmp) / "warm"  # data and frame cache built once, outside the timings
         warm.mkdir()
         run(command(args, warm, epochs=1), warm)
-        for scenario in ("uninterrupted", "resumed", "restarted"):
+        for scenario in ("uninterrupted", "resumed", "restarted") if "sweep" in only else ():
             root = Path(tmp) / scenario
             root.mkdir()
             cmd = command(args, root, args.epochs)
@@ -143,20 +245,50 @@ def main() -> None:
                     if scenario == "restarted"
                     else (epoch_reports(storage))
                 )
-            computed = sum(counts.values())
-            recomputed = sum(n - 1 for n in counts.values() if n > 1)
-            trials_again = len({k for (k, _), n in counts.items() if n > 1})
-            rows.append((scenario, walls, computed, recomputed, trials_again))
-    print(
-        f"ablation_cdc_theta smoke, {n_trials} trials x {args.epochs} epochs, one at a time; "
-        f"killed once a trial finished and the next checkpointed epoch {kill_at}"
-    )
-    print(f"{'scenario':<14} {'wall (s)':>22} {'epochs run':>11} {'recomputed':>11} {'trials':>7}")
+            rows.append((scenario, walls, *tally(counts)))
+        if "search" in only:
+            root = Path(tmp) / "search"
+            root.mkdir()
+            at = args.search_kill_at
+            walls, counts = killed_and_rerun(
+                search_command(args, root), root, lambda s: search_checkpointed(s, at)
+            )
+            rows.append((f"search ({at}/{args.search_epochs})", walls, *tally(counts)))
+        if "dp" in only:
+            root = Path(tmp) / "dp"
+            root.mkdir()
+            walls, counts = killed_and_rerun(
+                dp_command(args, root), root, lambda s: train_checkpointed(s, kill_at)
+            )
+            rows.append((f"data-parallel ({kill_at}/{args.epochs})", walls, *tally(counts)))
+    if "sweep" in only:
+        print(
+            f"sweep: ablation_cdc_theta smoke, {n_trials} trials x {args.epochs} epochs, one at a "
+            f"time; killed once a trial finished and the next checkpointed epoch {kill_at}"
+        )
+    if "search" in only:
+        print(
+            f"search: one nas_search trial ({args.search_epochs} search + 2 retrain epochs), "
+            f"killed after search epoch {args.search_kill_at}"
+        )
+    if "dp" in only:
+        print(
+            f"data-parallel: one 2-worker trial of {args.epochs} epochs, killed after epoch "
+            f"{kill_at}"
+        )
+    print(f"{'scenario':<22} {'wall (s)':>22} {'epochs run':>11} {'recomputed':>11} {'trials':>7}")
     for scenario, walls, computed, recomputed, trials_again in rows:
         wall = " + ".join(f"{w:.1f}" for w in walls)
         wall = f"{wall} = {sum(walls):.1f}" if len(walls) > 1 else wall
-        print(f"{scenario:<14} {wall:>22} {computed:>11} {recomputed:>11} {trials_again:>7}")
-    print(f"(of {n_trials * args.epochs} epochs; 'trials': trials with an epoch computed twice)")
+        print(f"{scenario:<22} {wall:>22} {computed:>11} {recomputed:>11} {trials_again:>7}")
+    print("('trials': trials with an epoch computed twice)")
+
+
+def tally(counts: Counter) -> tuple[int, int, int]:
+    """Epochs computed, computed more than once, and trials with any computed twice."""
+    computed = sum(counts.values())
+    recomputed = sum(n - 1 for n in counts.values() if n > 1)
+    return computed, recomputed, len({k for (k, _), n in counts.items() if n > 1})
 
 
 if __name__ == "__main__":

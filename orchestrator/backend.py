@@ -13,12 +13,14 @@ final result comes back as a Train checkpoint, which the trial reports like any 
 
 Resuming: a workload's per-epoch checkpoints (``report(metrics, checkpoint)``) become Tune
 checkpoints, and a trial started from one (Tune's retry after a lost node, or a dead driver's
-trial) hands it back to the workload as ``DataHandle.resume``. A sweep's Tune experiment has a
-stable name, so the same ``orchestrate run`` after its driver died finds what it left
-(``recover_experiment``): finished trials are delivered, not rerun; unfinished ones (including
-those that errored on infrastructure) continue from their newest complete checkpoint. Tune's
-``Tuner.restore`` is never used: it unpickles state from the storage path (see
-``trials.recover``).
+trial) hands it back to the workload as ``DataHandle.resume``. A data-parallel trial's workers
+report to their Train run instead (rank 0 with the checkpoint), which keeps them under a name
+stable across the trial's retries; its workers resume from the latest. A sweep's Tune
+experiment has a stable name, so the same ``orchestrate run`` after its driver died finds what
+it left (``recover_experiment``): finished trials are delivered, not rerun; unfinished ones
+(including those that errored on infrastructure, and data-parallel ones from their Train run's
+checkpoints) continue from their newest complete checkpoint. Tune's ``Tuner.restore`` is never
+used: it unpickles state from the storage path (see ``trials.recover``).
 """
 
 from __future__ import annotations
@@ -122,7 +124,9 @@ def _trial(config: dict[str, Any]) -> None:
         _report_final_again(resume)  # it had finished before its driver died: recompute nothing
         return
     if int(ctx.get("workers", 1)) > 1:
-        _train_trial(job, ctx)  # TODO(resume): multi-worker trials restart from scratch
+        # its Train run keeps (and resumes from) its own checkpoints; a dead driver's trial
+        # starts from the one recovered from its earlier Train run
+        _train_trial(job, ctx, ctx.get(RESUME_KEY, {}).get(job.run_key))
         return
     last: dict[str, float] = json.loads(resume.pop(TRIAL_FILE, b"{}")) if resume else {}
 
@@ -189,7 +193,7 @@ def _report_final_again(files: Mapping[str, bytes]) -> None:
 # --- data-parallel trials: a Ray Train run inside the Tune trial ------------------------------
 
 
-def _train_trial(job: Job, ctx: dict[str, Any]) -> None:
+def _train_trial(job: Job, ctx: dict[str, Any], recovered: str | None) -> None:
     """Drive a ``TorchTrainer`` with ``ctx["workers"]`` workers and report like ``_trial``.
 
     Rank 0's epochs travel through a queue and are reported from this thread while ``fit`` runs
@@ -205,11 +209,16 @@ def _train_trial(job: Job, ctx: dict[str, Any]) -> None:
     from ray.util.queue import Empty, Queue
 
     cpu, gpu = float(ctx["cpu"]), float(ctx["gpu"])
-    epochs: Queue = Queue(actor_options={"num_cpus": 0})
+    epochs: Queue = Queue(actor_options={"num_cpus": 0})  # in the trial's bundle: on the head
     context = tune.get_context()
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"job": job.to_dict(), "ctx": ctx, "epochs": epochs},
+        train_loop_config={
+            "job": job.to_dict(),
+            "ctx": ctx,
+            "epochs": epochs,
+            "recovered": recovered,
+        },
         scaling_config=ray.train.ScalingConfig(
             num_workers=int(ctx["workers"]),
             use_gpu=gpu > 0,
@@ -221,6 +230,8 @@ def _train_trial(job: Job, ctx: dict[str, Any]) -> None:
             # No Train-level retries: an application error must end the trial, and Tune already
             # retries infrastructure faults (max_failures) by re-running this function.
             failure_config=ray.train.FailureConfig(max_failures=0),
+            # each checkpoint is complete on its own: the latest two are enough to resume
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
         ),
     )
     pool = ThreadPoolExecutor(1, thread_name_prefix="train-fit")
@@ -248,7 +259,12 @@ def _train_trial(job: Job, ctx: dict[str, Any]) -> None:
 
 def _train_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker (Ray Train has set up torch.distributed): the job's workload on this
-    rank. Rank 0 relays its epochs to the trial and returns the final result as a checkpoint."""
+    rank. Rank 0 relays its epochs to the trial and returns the final result as a checkpoint.
+
+    Every rank reports to Ray Train whenever its workload reports (each epoch: Ray Train needs
+    every rank in each report); rank 0 passes the workload's checkpoint (the model state). A
+    retried or restored trial runs this Train run again (same storage path and run name), and
+    every rank starts from its latest checkpoint (``DataHandle.resume``), after that epoch."""
     import ray.train
     import torch
 
@@ -259,22 +275,38 @@ def _train_worker(config: dict[str, Any]) -> None:
     job, ctx, epochs = job_of(config), config["ctx"], config["epochs"]
     torch.set_num_threads(max(1, int(ctx["threads"])))
     rank = ray.train.get_context().get_world_rank()
-    last: dict[str, float] = {}
+    resume = _checkpoint_files(ray.train.get_checkpoint())
+    if resume is None and config.get("recovered"):  # a dead driver's trial, first attempt
+        resume = read_checkpoint(config["recovered"])
+    if resume is not None and RESULT_FILE in resume:  # the run had finished: its result again
+        _final_to_train(rank, resume)
+        return
+    last: dict[str, float] = json.loads(resume.pop(TRIAL_FILE, b"{}")) if resume else {}
 
     def report(metrics: Mapping[str, float], checkpoint: Mapping[str, bytes] | None = None) -> None:
+        kind = "epoch" if metrics else CHECKPOINT
         if rank == 0 and metrics:  # other ranks' reports have no dev metrics: not forwarded
             last.update(metrics)
             objective = float(last.get("dev_eer", float("nan")))
-            epochs.put({"kind": "epoch", "metrics": dict(metrics), "objective": objective})
+            # relayed before the checkpoint is saved: a loss in between recomputes the epoch
+            # (its repeat is not forwarded), never loses its metrics
+            epochs.put({"kind": kind, "metrics": dict(metrics), "objective": objective})
+        step = {"kind": kind, "rank": rank, "epoch": float(metrics.get("epoch", 0.0))}
+        if rank != 0 or checkpoint is None:
+            ray.train.report(step)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            write_files({**checkpoint, TRIAL_FILE: json.dumps(last).encode()}, tmp)
+            ray.train.report(step, checkpoint=ray.train.Checkpoint.from_directory(tmp))
 
-    # TODO(resume): Train workers run without per-epoch checkpoints (``checkpointing`` is off,
-    # so ``report`` never gets one): a retried multi-worker trial trains from scratch. The hook:
-    # set ``checkpointing=True``; in ``report`` call ``ray.train.report`` on EVERY rank each epoch
-    # (rank 0 passing its checkpoint files as a ``ray.train.Checkpoint``); on start, read
-    # ``ray.train.get_checkpoint()`` (this Train run's latest, found again because a retry keeps
-    # the storage path and run name) into ``DataHandle.resume`` on every rank. The driver's
-    # epoch de-duplication (``_Bridge``) must then count epochs, not Tune iterations.
-    data = DataHandle(Path(ctx["data_root"]), job.protocol, job.fold, Path(ctx["cache_root"]))
+    data = DataHandle(
+        Path(ctx["data_root"]),
+        job.protocol,
+        job.fold,
+        Path(ctx["cache_root"]),
+        resume=resume,
+        checkpointing=True,
+    )
     result = WORKLOADS.get(job.workload)(dict(job.params), data, report)
     if rank != 0:
         ray.train.report({"kind": FINAL, "rank": rank})  # every rank takes part in a report
@@ -289,22 +321,41 @@ def _train_worker(config: dict[str, Any]) -> None:
         )
 
 
+def _final_to_train(rank: int, files: Mapping[str, bytes]) -> None:
+    """A finished Train run's final result, reported again (rank 0 with its files)."""
+    import ray.train
+
+    if rank != 0:
+        ray.train.report({"kind": FINAL, "rank": rank})
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        write_files(files, tmp)
+        ray.train.report(
+            {"kind": FINAL, "rank": rank}, checkpoint=ray.train.Checkpoint.from_directory(tmp)
+        )
+
+
 def _application_error(exc: Exception) -> str | None:
     """The workload's own error behind a failed Train run, or None when workers were lost.
 
     A worker that raises ends the run at once (Ray Train tears the group down); its peers may
     fail in a collective at the same time, so an error that is not a collective's is preferred.
+    A lost worker (its actor or node died; Ray Train reports a failed health check whose cause
+    is Ray's) makes its peers' collective errors collateral too: the trial is retried.
     """
     import torch.distributed as dist
 
-    failures = getattr(exc, "worker_failures", None) or {}
-    own = {r: e for r, e in failures.items() if not isinstance(e, ray.exceptions.RayError)}
-    if not own:
-        return None
+    def lost(e: BaseException) -> bool:
+        cause = getattr(e, "health_check_failure", None)
+        return isinstance(e, ray.exceptions.RayError) or isinstance(cause, ray.exceptions.RayError)
 
     def collateral(e: BaseException) -> bool:
         return isinstance(e, dist.DistError) or any(w in str(e).lower() for w in ("gloo", "nccl"))
 
+    failures = getattr(exc, "worker_failures", None) or {}
+    own = {r: e for r, e in failures.items() if not lost(e)}
+    if not own or (len(own) < len(failures) and all(collateral(e) for e in own.values())):
+        return None
     rank = min(own, key=lambda r: (collateral(own[r]), r))
     return f"{type(own[rank]).__name__}: {own[rank]}"[:4000]
 
@@ -323,10 +374,11 @@ class _Bridge(tune.Callback):
     """Tune's driver-side events -> ``TrialEvents``; errors in the sink never kill the sweep.
 
     A trial whose node dies is retried by Tune (``FailureConfig``) on another node, from its last
-    Tune checkpoint (the workload continues after that epoch), or from scratch when it has none
-    (lost before its first checkpoint, or during a search). A retry may report epochs again that
-    were already delivered; they are not forwarded twice: each trial's reports are forwarded once
-    per ``training_iteration`` (which restarts at 1 without a checkpoint and continues after one).
+    checkpoint (the workload continues after that epoch; a data-parallel trial's are its Train
+    run's), or from scratch when it has none (lost before its first checkpoint). A retry may
+    report epochs again that were already delivered; they are not forwarded twice: each trial's
+    epochs are forwarded once per ``epoch`` (the MLflow step; Tune's ``training_iteration``
+    restarts at 1 in a retried data-parallel trial, whose Tune trial has no checkpoint).
     An optional ``events.retried(job, error, attempt)`` hears of each retry.
 
     Tune pickles the bridge with its run config (``tuner.pkl``): only its name goes there (the
@@ -346,17 +398,22 @@ class _Bridge(tune.Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         # A trial with a checkpoint continues (a retry, or a dead driver's trial): its run too.
+        # A data-parallel trial keeps its checkpoints in its Train run, not in Tune: retried, it
+        # continues too once it had reported anything.
         job = self._job(trial)
         recovered = job.run_key in trial.config["ctx"].get(RESUME_KEY, {})
-        self.events.started(job, resumed=trial.checkpoint is not None or recovered)
+        data_parallel = int(trial.config["ctx"].get("workers", 1)) > 1
+        retried = data_parallel and bool(trial.last_result)
+        self.events.started(job, resumed=trial.checkpoint is not None or recovered or retried)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if result.get("kind") == "epoch":
-            step = int(result.get("training_iteration") or 0)
+            metrics = dict(result["metrics"])
+            step = int(metrics.get("epoch") or result.get("training_iteration") or 0)
             if step and step <= self._delivered.get(trial.trial_id, 0):
                 return  # a retry replaying what its lost attempt already reported
             self._delivered[trial.trial_id] = step
-            self.events.epoch(self._job(trial), dict(result["metrics"]))
+            self.events.epoch(self._job(trial), metrics)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         job = self._job(trial)

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,17 @@ STATE_SAVE_SECONDS = "5"
 COMPLETE_FILE = "orchestrator-complete"
 #: Config keys of a sampler's choices (``arch.<choice>``) in a sampled trial's config.
 SAMPLE_PREFIX = "arch."
+#: Ray's resource that only the head node has (a node-affinity label Ray itself uses so).
+HEAD_RESOURCE = "node:__internal_head__"
 #: What a multi-worker trial's Tune function reserves: it only drives and waits for its Train
 #: workers (which reserve the spec's cpu/gpu each), so no CPU -- a fractional CPU would make
 #: N workers x 1 CPU unschedulable on an N-CPU machine -- and a little memory, because Tune
-#: needs a non-empty request.
-DRIVER_RESOURCES = {"cpu": 0.0, "memory": 256 * 1024**2}
+#: needs a non-empty request. It runs on the head (with its Train controller, which Ray Train
+#: places beside it): a lost worker node then takes Train workers only, and the controller
+#: releases their reservation before Tune retries the trial. A driver lost with a worker node
+#: would take its controller along and leave the workers' placement group reserved (it lives
+#: as long as the job), so the retry could never schedule its workers.
+DRIVER_RESOURCES = {"cpu": 0.0, "memory": 256 * 1024**2, HEAD_RESOURCE: 0.001}
 
 
 #: Test pacing (never set in production): a folder where each trial, after each checkpointed
@@ -236,6 +243,22 @@ def _newest_complete(fs, trial_dir: str) -> str | None:
     return None
 
 
+def _train_runs(fs, experiment: str, key: str) -> list[str]:
+    root, name = experiment.rsplit("/", 1)
+    return [
+        i.path
+        for i in _listing(fs, root)
+        if i.type == pyarrow.fs.FileType.Directory and i.base_name.startswith(f"{name}_{key}_")
+    ]
+
+
+def _newest_train_checkpoint(fs, experiment: str, key: str) -> str | None:
+    """A data-parallel trial's newest complete checkpoint: its workers report to their Train
+    runs (``train_run_name``), folders beside the Tune experiment's, one per Tune trial id."""
+    found = [c for c in map(partial(_newest_complete, fs), _train_runs(fs, experiment, key)) if c]
+    return max(found, key=lambda c: c.rsplit("/", 1)[1]) if found else None
+
+
 def _replace_dir(fs, src: str, dst: str) -> None:
     if fs.get_file_info(dst).type != pyarrow.fs.FileType.NotFound:
         fs.delete_dir(dst)
@@ -257,13 +280,15 @@ def recover(experiment_dir: str) -> dict[str, Recovered]:
             continue
         config = json.loads(params)
         config.get("ctx", {}).pop(RESUME_KEY, None)  # the next attempt has its own
-        newest = _newest_complete(fs, info.path)
+        key = job_of(config).run_key
+        newest = _newest_complete(fs, info.path) or _newest_train_checkpoint(fs, path, key)
         if newest is None:
             continue  # no checkpoint of its own: its earlier one (if any) stays in the area
-        key = job_of(config).run_key
         _replace_dir(fs, newest, f"{area}/{key}")
         with fs.open_output_stream(f"{area}/{key}.json") as out:
             out.write(json.dumps(config).encode())
+        for run in _train_runs(fs, path, key):  # a data-parallel trial's: copied, not needed
+            fs.delete_dir(run)
     forget(experiment_dir)
     found = {}
     for info in _listing(fs, area):

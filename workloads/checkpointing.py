@@ -120,6 +120,9 @@ def restore(
 
 #: The finished search inside a ``nas_search`` checkpoint.
 SEARCH_FILE = "search.json"
+#: A search interrupted between epochs: ``save_state`` of ``pcdarts.SearchLoop``'s objects with
+#: its ``progress`` and the seconds searched so far.
+SEARCH_STATE_FILE = "search_state.pt"
 
 
 def search_state(result: SearchResult, info: dict[str, Any], seconds: float) -> bytes:

@@ -11,6 +11,9 @@ architecture stays frozen for ``warmup_epochs``.
 * D/T-Meta-NAS (NAS-FAS Algorithm 1, ``mode="meta"``): per support domain one inner SGD step of
   the weights (a domain learner), a meta-update of the weights with the sum of the learners'
   query losses, then the architecture update on the query loss at the meta-updated weights.
+
+``search`` runs all epochs; ``SearchLoop`` runs them one at a time with a complete state between
+epochs (``stateful``, ``progress``), so an interrupted search continues exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ __all__ = [
     "SearchCollapseWarning",
     "SearchConfig",
     "SearchDiverged",
+    "SearchLoop",
     "SearchResult",
     "Task",
     "batches_by_domain",
@@ -122,6 +126,13 @@ class RandomSplit:
         for bs, bq in zip(self.support, self.query, strict=False):
             yield Task([("support", bs)], ("query", bq))
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"support": _source_state(self.support), "query": _source_state(self.query)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        _load_source_state(self.support, state["support"])
+        _load_source_state(self.query, state["query"])
+
 
 class DomainSplit:
     """D/T-aware split: each step one random query domain, a batch of each other as support.
@@ -155,6 +166,39 @@ class DomainSplit:
             q = self.rng.choice(names)
             support = [(d, next(its[d])) for d in names if d != q]
             yield Task(support, (q, next(its[q])))
+
+    def state_dict(self) -> dict[str, Any]:
+        # each epoch re-iterates every domain from its start: the sources' samplers and the
+        # query-domain draw are the whole state
+        return {
+            "rng": self.rng.getstate(),
+            "domains": {name: _source_state(src) for name, src in self.domains.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        for name, src in self.domains.items():
+            _load_source_state(src, state["domains"][name])
+
+
+def _source_state(source: Any) -> Any:
+    """A batch source's sampler state: its own ``state_dict``, a DataLoader's generator, or
+    None (a list is re-iterated unchanged; a loader without a generator draws from torch's
+    global RNG, which the caller saves)."""
+    if hasattr(source, "state_dict"):
+        return source.state_dict()
+    gen = getattr(source, "generator", None)
+    return {"generator": gen.get_state()} if isinstance(gen, torch.Generator) else None
+
+
+def _load_source_state(source: Any, state: Any) -> None:
+    if state is None:
+        return
+    if hasattr(source, "load_state_dict"):
+        source.load_state_dict(state)
+    else:
+        source.generator.set_state(state["generator"])
 
 
 def tensor_batches(
@@ -449,41 +493,116 @@ def search(
     ``cfg.mode="meta"`` for D/T-Meta-NAS). ``report`` gets per epoch the metrics of
     ``search_epoch``, skip/parameter-free shares, ``collapse_warning``, the softmax arch weights
     as flat ``arch/<cell>/e<edge>/<op>`` floats and ``genotype`` (a JSON string, the only
-    non-float value; ``cfg.report_genotype=False`` drops it).
+    non-float value; ``cfg.report_genotype=False`` drops it). ``SearchLoop`` runs the same
+    epochs one at a time, with a state to save and restore between them.
     """
-    cfg = cfg or SearchConfig()
-    if cfg.mode not in ("nas", "meta"):
-        raise ValueError(f"mode must be 'nas' or 'meta'; got {cfg.mode!r}")
-    if splitter is None:
-        if support_batches is None or query_batches is None:
-            raise ValueError("give support_batches and query_batches, or a splitter")
-        splitter = RandomSplit(
-            _as_batches(support_batches, cfg, cfg.seed),
-            _as_batches(query_batches, cfg, cfg.seed + 1),
+    loop = SearchLoop(
+        model, support_batches, query_batches, cfg, splitter=splitter, loss_fn=loss_fn
+    )
+    while not loop.done:
+        metrics = loop.run_epoch()
+        if report is not None:
+            report(metrics)
+    return loop.result
+
+
+class SearchLoop:
+    """The search as an epoch loop whose complete state can be saved between epochs.
+
+    ``stateful()`` names the objects with a ``state_dict`` (supernet weights and architecture
+    parameters, both optimizers, the splitter's samplers) and ``progress()`` the plain values
+    (next epoch, history, architecture trajectory, collapse warning); the RNGs are the caller's
+    to save (``workloads.checkpointing`` does both). The learning-rate schedule and the warm-up
+    are functions of the epoch, so the next epoch is all they need. Restored into a loop built
+    the same way (``load_progress`` and each object's ``load_state_dict``), the remaining epochs
+    run exactly as they would have without the interruption.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        support_batches: Any = None,
+        query_batches: Any = None,
+        cfg: SearchConfig | None = None,
+        *,
+        splitter: RandomSplit | DomainSplit | None = None,
+        loss_fn: LossFn | None = None,
+    ) -> None:
+        cfg = cfg or SearchConfig()
+        if cfg.mode not in ("nas", "meta"):
+            raise ValueError(f"mode must be 'nas' or 'meta'; got {cfg.mode!r}")
+        if splitter is None:
+            if support_batches is None or query_batches is None:
+                raise ValueError("give support_batches and query_batches, or a splitter")
+            splitter = RandomSplit(
+                _as_batches(support_batches, cfg, cfg.seed),
+                _as_batches(query_batches, cfg, cfg.seed + 1),
+            )
+        if cfg.mode == "meta" and not isinstance(splitter, DomainSplit):
+            raise ValueError("D/T-Meta-NAS (mode='meta') needs a DomainSplit")
+        self.model, self.cfg, self.splitter = model, cfg, splitter
+        self.loss_fn = loss_fn or default_loss(cfg.loss)
+        w = list(_named_weights(model).values())
+        self.lr = cfg.meta_lr if cfg.mode == "meta" else cfg.w_lr
+        if cfg.w_optimizer == "sgd":
+            self.w_opt: torch.optim.Optimizer = torch.optim.SGD(
+                w, self.lr, momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay
+            )
+        elif cfg.w_optimizer == "adam":
+            self.w_opt = torch.optim.Adam(w, self.lr, weight_decay=cfg.w_weight_decay)
+        else:
+            raise ValueError(f"w_optimizer must be 'sgd' or 'adam'; got {cfg.w_optimizer!r}")
+        self.architect = Architect(model, cfg, self.loss_fn)
+        self.result = SearchResult(genotype=model.genotype())  # type: ignore[operator]
+        self.epoch = 0  # the next epoch to run
+        self.warned = False
+        self.stopped = False
+
+    @property
+    def done(self) -> bool:
+        return self.stopped or self.epoch >= self.cfg.epochs
+
+    def stateful(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "w_opt": self.w_opt,
+            "arch_opt": self.architect.opt,
+            "splitter": self.splitter,
+        }
+
+    def progress(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "next_epoch": self.epoch,
+            "warmup_epochs": self.cfg.warmup_epochs,
+            "history": r.history,
+            "trajectory": r.trajectory,
+            "genotype": r.genotype.to_json(indent=None),
+            "collapse": r.collapse,
+            "warned": self.warned,
+            "stopped": self.stopped,
+        }
+
+    def load_progress(self, progress: Mapping[str, Any]) -> None:
+        self.epoch = int(progress["next_epoch"])
+        self.result = SearchResult(
+            Genotype.from_json(progress["genotype"]),
+            list(progress["history"]),
+            list(progress["trajectory"]),
+            str(progress["collapse"]),
         )
-    if cfg.mode == "meta" and not isinstance(splitter, DomainSplit):
-        raise ValueError("D/T-Meta-NAS (mode='meta') needs a DomainSplit")
-    loss_fn = loss_fn or default_loss(cfg.loss)
-    w = list(_named_weights(model).values())
-    lr = cfg.meta_lr if cfg.mode == "meta" else cfg.w_lr
-    if cfg.w_optimizer == "sgd":
-        w_opt: torch.optim.Optimizer = torch.optim.SGD(
-            w, lr, momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay
-        )
-    elif cfg.w_optimizer == "adam":
-        w_opt = torch.optim.Adam(w, lr, weight_decay=cfg.w_weight_decay)
-    else:
-        raise ValueError(f"w_optimizer must be 'sgd' or 'adam'; got {cfg.w_optimizer!r}")
-    architect = Architect(model, cfg, loss_fn)
-    result = SearchResult(genotype=model.genotype())  # type: ignore[operator]
-    warned = False
-    for epoch in range(cfg.epochs):
+        self.warned, self.stopped = bool(progress["warned"]), bool(progress["stopped"])
+
+    def run_epoch(self) -> dict[str, Any]:
+        """Run the next epoch; its metrics (also appended to ``result.history``)."""
+        cfg, model, epoch = self.cfg, self.model, self.epoch
         if cfg.w_schedule == "cosine":
             frac = epoch / max(1, cfg.epochs)
-            for g in w_opt.param_groups:
-                g["lr"] = cfg.w_lr_min + 0.5 * (lr - cfg.w_lr_min) * (1 + math.cos(math.pi * frac))
+            lr = cfg.w_lr_min + 0.5 * (self.lr - cfg.w_lr_min) * (1 + math.cos(math.pi * frac))
+            for g in self.w_opt.param_groups:
+                g["lr"] = lr
         metrics: dict[str, Any] = search_epoch(
-            model, splitter, architect, w_opt, cfg, epoch, loss_fn
+            model, self.splitter, self.architect, self.w_opt, cfg, epoch, self.loss_fn
         )
         genotype = model.genotype()  # type: ignore[operator]
         ops = genotype.ops()
@@ -495,24 +614,22 @@ def search(
             else ""
         )
         metrics["collapse_warning"] = float(bool(reason))
-        if reason and not warned:
+        if reason and not self.warned:
             warnings.warn(
                 f"search epoch {epoch}: genotype looks collapsed ({reason}); consider a larger "
                 "batch, a lower arch lr or early stopping",
                 SearchCollapseWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-            warned = True
+            self.warned = True
         summary = model.arch_summary()  # type: ignore[operator]
         if cfg.report_arch:
             metrics.update(_arch_metrics(model))
         if cfg.report_genotype:
             metrics["genotype"] = genotype.to_json(indent=None)
-        result.history.append(metrics)
-        result.trajectory.append({"epoch": epoch, **summary})
-        result.genotype, result.collapse = genotype, reason
-        if report is not None:
-            report(metrics)
-        if reason and cfg.stop_on_collapse:
-            break
-    return result
+        self.result.history.append(metrics)
+        self.result.trajectory.append({"epoch": epoch, **summary})
+        self.result.genotype, self.result.collapse = genotype, reason
+        self.epoch += 1
+        self.stopped = bool(reason and cfg.stop_on_collapse)
+        return metrics

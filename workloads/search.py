@@ -37,12 +37,15 @@ Params (plain JSON; defaults in brackets):
 Reported epochs: the search's as ``epoch`` 1..search_epochs with ``search_``-prefixed float
 metrics, then the retrain's shifted by ``search_epochs`` so MLflow steps never repeat.
 
-Checkpoints (``data.checkpointing``): the finished search is saved as ``search.json`` (genotype,
-history, trajectory) and every retrain checkpoint carries it beside train_eval's per-epoch
-``state.pt``, so a resumed ``nas_search`` skips a finished search and continues its retrain
-after the saved epoch. A trial killed *during* the search repeats the search: resuming it
-mid-way would need ``pcdarts.search`` to take and return its loop state (supernet weights,
-arch parameters, both optimizers, the splitters' RNGs), which it does not today.
+Checkpoints (``data.checkpointing``, every ``checkpoint_every`` epochs of the search and of the
+retrain): each search epoch's checkpoint is ``search_state.pt``, the search loop's complete state
+(supernet weights and architecture parameters, both optimizers, the support/query samplers, every
+RNG, history and architecture trajectory; see ``pcdarts.SearchLoop``). The finished search is
+saved as ``search.json`` (genotype, history, trajectory) and every retrain checkpoint carries it
+beside train_eval's per-epoch ``state.pt``. A resumed ``nas_search`` continues a search after
+its last saved epoch (ending with the genotype and architecture weights of an uninterrupted
+search, bit-identical on CPU), skips a finished search, and continues its retrain after the
+saved epoch.
 """
 
 from __future__ import annotations
@@ -213,6 +216,13 @@ class FrameBatches:
     def __len__(self) -> int:
         return self.n_batches
 
+    def state_dict(self) -> dict[str, Any]:
+        """The shuffle's RNG (a resumed search draws the batches the interrupted one would)."""
+        return {"rng": self._rng.bit_generator.state}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._rng.bit_generator.state = dict(state["rng"])
+
     @property
     def video_ids(self) -> set[str]:
         return {self.ds.video_ids[v] for v in np.unique(self.ds.video_index[self.frames])}
@@ -315,17 +325,13 @@ def search_config(params: Mapping[str, Any], space: SearchSpace) -> pcdarts.Sear
     return getattr(pcdarts.SearchConfig, preset)(**kw)
 
 
-def _search_report(report: Report) -> Report:
+def _search_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """pcdarts epochs (0-based, a genotype string) -> 1-based epochs, ``search_`` float metrics."""
-
-    def forward(metrics: Mapping[str, Any]) -> None:
-        out = {"epoch": float(metrics["epoch"]) + 1.0}
-        for k, v in metrics.items():
-            if k != "epoch" and isinstance(v, (int, float)):
-                out[f"search_{k}"] = float(v)
-        report(out)
-
-    return forward
+    out = {"epoch": float(metrics["epoch"]) + 1.0}
+    for k, v in metrics.items():
+        if k != "epoch" and isinstance(v, (int, float)):
+            out[f"search_{k}"] = float(v)
+    return out
 
 
 def _shifted_report(
@@ -367,8 +373,11 @@ def retrain_params(genotype: Genotype, params: Mapping[str, Any]) -> dict[str, A
 
 def run_search(
     params: Mapping[str, Any], data: DataHandle, report: Report
-) -> tuple[pcdarts.SearchResult, SearchSpace, dict[str, Any]]:
-    """PC-DARTS (or D/T(-Meta)-NAS) on the fold's train split only."""
+) -> tuple[pcdarts.SearchLoop, SearchSpace, dict[str, Any], float]:
+    """PC-DARTS (or D/T(-Meta)-NAS) on the fold's train split only, continued from the search
+    state in ``data.resume`` if there is one: the finished loop (``loop.result``, the supernet
+    as ``loop.model``), the space, info and the seconds searched (over all attempts)."""
+    start = time.perf_counter()
     space = space_from_params(params)
     cfg = search_config(params, space)
     split = _check_split(str(params.get("split", "random")))
@@ -383,9 +392,27 @@ def run_search(
     seed_everything(cfg.seed)
     supernet = build_supernet(space, k=int(params.get("k", 4)), depth_head=cfg.loss == "depth")
     model = supernet.to(device_for_trial())
-    result = pcdarts.search(model, cfg=cfg, report=_search_report(report), splitter=splitter)
-    domains = sorted(splitter.domains) if isinstance(splitter, pcdarts.DomainSplit) else []
-    return result, space, {"search_split": split, "domain_key": key, "search_domains": domains}
+    loop = pcdarts.SearchLoop(model, cfg=cfg, splitter=splitter)
+    info: dict[str, Any] = {"search_split": split, "domain_key": key}
+    state = checkpointing.load_state(data, checkpointing.SEARCH_STATE_FILE)
+    if state is not None:  # restored last: setup drew its random numbers as the first run did
+        info["search_resumed_from_epoch"] = checkpointing.restore(state, loop.stateful())
+        loop.load_progress(state["progress"])
+    start -= float(state["search_seconds"]) if state else 0.0
+    while not loop.done:
+        metrics = _search_metrics(loop.run_epoch())
+        if checkpointing.due(data, params, loop.epoch) and not loop.done:
+            seconds = time.perf_counter() - start
+            blob = checkpointing.save_state(
+                loop.epoch, loop.stateful(), progress=loop.progress(), search_seconds=seconds
+            )
+            report(metrics, {checkpointing.SEARCH_STATE_FILE: blob})
+        else:
+            report(metrics)  # the last epoch's state is the finished search (search.json)
+    info["search_domains"] = (
+        sorted(splitter.domains) if isinstance(splitter, pcdarts.DomainSplit) else []
+    )
+    return loop, space, info, time.perf_counter() - start
 
 
 def _trajectory(result: pcdarts.SearchResult, space: SearchSpace) -> dict[str, Any]:
@@ -404,8 +431,9 @@ def nas_search(params: dict[str, Any], data: DataHandle, report: Report) -> Work
     start = time.perf_counter()
     saved = checkpointing.saved_search(data)
     if saved is None:
-        result, space, search_info = run_search(params, data, report)
-        search_seconds = time.perf_counter() - start
+        loop, space, search_info, search_seconds = run_search(params, data, report)
+        result = loop.result
+        start = time.perf_counter() - search_seconds
     else:  # resumed after its search: only the retrain is left
         result, search_info, search_seconds = saved
         space = space_from_params(params)

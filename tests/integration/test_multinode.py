@@ -9,6 +9,7 @@ its per-epoch history complete and no step twice.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXPERIMENT = "ablation_cdc_theta"
 PARENT = "mlflow.parentRunId"
+HERE = Path(__file__).resolve().parent
 
 
 def _free_port() -> int:
@@ -129,10 +131,17 @@ def stack(smoke_root: Path, tmp_path_factory) -> Iterator[Stack]:
         for _ in range(2):
             cluster.add_node(num_cpus=1, num_gpus=1)
         cluster.wait_for_nodes()
+        # Every worker registers the test's held workload (tests/integration/held_workload.py).
+        path = os.pathsep.join([str(HERE.parents[1]), str(HERE)])
+        runtime_env = {
+            "worker_process_setup_hook": "held_workload.register",
+            "env_vars": {"PYTHONPATH": path},
+        }
         ray.init(
             address=cluster.address,
             log_to_driver=False,
             logging_level=logging.WARNING,
+            runtime_env=runtime_env,
         )
         server.wait_ready()
         yield Stack(server, cluster, cluster.head_node.node_id, gate)
@@ -415,3 +424,96 @@ def test_tracker_retries_transient_failures_without_duplicates(
     with pytest.raises(MlflowException, match="invalid metric name"):
         tracker.end(parent)
     assert time.monotonic() - start < 1.0
+
+
+DP_SPEC = """
+name: dp_resume_check
+workload: held_train_eval
+protocol: oulu_npu_p1
+data_size: smoke
+params: {{network: cdcn, theta: 0.7, width: 0.125, input_size: 32, frames_per_video: 2,
+         representation: static, rank_k: 7, loss: depth, epochs: {epochs}, lr: 0.001,
+         lr_step: 0, weight_decay: 0.0, batch_size: 16, augment: false,
+         hold_after_epoch: {hold}, release_file: "{release}"}}
+resources: {{cpu: 1, gpu: 0, workers: 2}}
+retries: 2
+"""
+
+
+def _train_checkpoint_epoch(storage: Path) -> float:
+    """The epoch of the latest checkpoint a Train run under ``storage`` has registered."""
+    best = 0.0
+    for snap in storage.glob("*/checkpoint_manager_snapshot.json"):
+        try:
+            latest = json.loads(snap.read_text()).get("latest_checkpoint_result") or {}
+        except ValueError:  # being written
+            continue
+        best = max(best, float(latest.get("metrics", {}).get("epoch", 0.0)))
+    return best
+
+
+def _train_worker_nodes() -> set[str]:
+    """The nodes running a live Ray Train worker (Ray's actor table, kept by the GCS)."""
+    from ray._private.state import actors
+
+    return {
+        a["Address"]["NodeID"]
+        for a in actors().values()
+        if a["ActorClassName"] == "RayTrainWorker" and a["State"] == "ALIVE"
+    }
+
+
+def test_data_parallel_trial_resumes_from_its_last_epoch_after_losing_a_node(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Two Ray Train CPU workers (gloo: the fake GPUs have no NCCL), on 3 one-CPU nodes. The
+    trial is held after epoch 1 (its workers wait for a file inside their report) until its
+    Train run has registered epoch 1's checkpoint; then a node with one of its workers goes.
+    Tune retries the trial, its Train run restarts from that checkpoint, and the child run
+    holds each epoch once."""
+    import held_workload
+
+    held_workload.register()  # the driver validates the spec and builds its cache with it
+    epochs, hold = 2, 1
+    release = tmp_path / "release"
+    spec = tmp_path / "dp_resume.yaml"
+    spec.write_text(DP_SPEC.format(epochs=epochs, hold=hold, release=release))
+    storage = tmp_path / "ray_results"
+    client = MlflowClient(stack.server.uri)
+    args = ["run", str(spec), "--tracking-uri", stack.server.uri, "--storage-path", str(storage)]
+    args += ["--address", stack.cluster.address]  # type: ignore[attr-defined]
+    thread, out = _in_background(args)
+    try:
+        _wait_for(
+            "epoch 1's Train checkpoint",
+            lambda: _train_checkpoint_epoch(storage) >= hold,
+            thread,
+            timeout=240,
+        )
+        hosts = _train_worker_nodes()
+        nodes = stack.cluster.worker_nodes  # type: ignore[attr-defined]
+        victim = sorted((n for n in nodes if n.node_id in hosts), key=lambda n: n.node_id)[0]
+        stack.cluster.remove_node(victim)  # type: ignore[attr-defined]
+        stack.removed.append(victim.node_id)
+        stack.cluster.add_node(num_cpus=1, num_gpus=1)  # type: ignore[attr-defined]
+    finally:
+        release.touch()  # the survivor may go on (into a collective with a lost peer)
+    thread.join(timeout=300)
+    assert not thread.is_alive(), "the sweep did not finish after the node died"
+    result = out["result"]
+    assert result.exit_code == 0, result.output
+    assert "1 finished, 0 failed" in result.output
+
+    exp = client.get_experiment_by_name("dp_resume_check")
+    runs = client.search_runs([exp.experiment_id], max_results=100)
+    children = [r for r in runs if PARENT in r.data.tags]
+    assert len(children) == 1
+    child = children[0]
+    assert child.info.status == "FINISHED", child.data.tags.get("error")
+    for metric in ("train_loss", "dev_eer", "epoch"):
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, metric)]
+        assert sorted(steps) == list(range(1, epochs + 1)), (metric, steps)  # each epoch once
+    # the retry continued after the held epoch: nothing before it was trained again
+    assert child.data.tags.get("resumed_from_epoch") == str(hold), child.data.tags
+    errors = list(storage.rglob("error.txt"))
+    assert len(errors) == 1 and "Failure # 1" in errors[0].read_text(), errors

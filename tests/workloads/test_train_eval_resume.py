@@ -151,19 +151,30 @@ def test_nas_search_resumes_its_retrain_without_searching_again(tmp_path: Path) 
 
     ckpt = _handle(root, root / "cache", checkpointing=True)
     saved = _interrupted(nas_search, SEARCH, ckpt, after_epoch=3.0)  # first retrain epoch
-    assert sorted(saved) == [0.0, 3.0]  # the finished search, then retrain epoch 1
+    # search epoch 1's loop state, the finished search (instead of the last search epoch's
+    # state), then retrain epoch 1
+    assert sorted(saved) == [0.0, 1.0, 3.0]
+    assert set(saved[1.0]) == {checkpointing.SEARCH_STATE_FILE}
     assert set(saved[0.0]) == {checkpointing.SEARCH_FILE}
     assert set(saved[3.0]) == {checkpointing.SEARCH_FILE, checkpointing.STATE_FILE}
 
-    for checkpoint, expected in ((saved[3.0], [4.0]), (saved[0.0], [3.0, 4.0])):
+    for checkpoint, expected in (
+        (saved[3.0], [4.0]),
+        (saved[0.0], [3.0, 4.0]),
+        (saved[1.0], [2.0, 3.0, 4.0]),  # mid-search: the second search epoch, then the retrain
+    ):
         seen: list[float] = []
         resumed = nas_search(
             SEARCH,
             _handle(root, root / "cache", resume=checkpoint),
             lambda m, c=None, seen=seen: seen.append(m["epoch"]),
         )
-        assert seen == expected  # no search epoch again
-        assert resumed.info["resumed_after_search"] is True
+        assert seen == expected  # no epoch before the checkpoint again
+        if checkpoint is saved[1.0]:
+            assert resumed.info["search_resumed_from_epoch"] == 1
+            assert "resumed_after_search" not in resumed.info
+        else:
+            assert resumed.info["resumed_after_search"] is True
         assert resumed.info["genotype"] == full.info["genotype"]
         assert resumed.artifacts["arch_trajectory.json"] == full.artifacts["arch_trajectory.json"]
         _same_result(resumed, full)
