@@ -294,10 +294,12 @@ def _train_worker(config: dict[str, Any]) -> None:
         step = {"kind": kind, "rank": rank, "epoch": float(metrics.get("epoch", 0.0))}
         if rank != 0 or checkpoint is None:
             ray.train.report(step)
-            return
-        with tempfile.TemporaryDirectory() as tmp:
-            write_files({**checkpoint, TRIAL_FILE: json.dumps(last).encode()}, tmp)
-            ray.train.report(step, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                write_files({**checkpoint, TRIAL_FILE: json.dumps(last).encode()}, tmp)
+                ray.train.report(step, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        if checkpoint is not None:
+            gate(job.run_key, int(step["epoch"]))  # every rank, after each checkpointed epoch
 
     data = DataHandle(
         Path(ctx["data_root"]),

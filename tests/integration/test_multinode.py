@@ -36,7 +36,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXPERIMENT = "ablation_cdc_theta"
 PARENT = "mlflow.parentRunId"
-HERE = Path(__file__).resolve().parent
 
 
 def _free_port() -> int:
@@ -131,18 +130,7 @@ def stack(smoke_root: Path, tmp_path_factory) -> Iterator[Stack]:
         for _ in range(2):
             cluster.add_node(num_cpus=1, num_gpus=1)
         cluster.wait_for_nodes()
-        # Every worker registers the test's held workload (tests/integration/held_workload.py).
-        path = os.pathsep.join([str(HERE.parents[1]), str(HERE)])
-        runtime_env = {
-            "worker_process_setup_hook": "held_workload.register",
-            "env_vars": {"PYTHONPATH": path},
-        }
-        ray.init(
-            address=cluster.address,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            runtime_env=runtime_env,
-        )
+        ray.init(address=cluster.address, log_to_driver=False, logging_level=logging.WARNING)
         server.wait_ready()
         yield Stack(server, cluster, cluster.head_node.node_id, gate)
     finally:
@@ -428,13 +416,12 @@ def test_tracker_retries_transient_failures_without_duplicates(
 
 DP_SPEC = """
 name: dp_resume_check
-workload: held_train_eval
+workload: train_eval
 protocol: oulu_npu_p1
 data_size: smoke
 params: {{network: cdcn, theta: 0.7, width: 0.125, input_size: 32, frames_per_video: 2,
          representation: static, rank_k: 7, loss: depth, epochs: {epochs}, lr: 0.001,
-         lr_step: 0, weight_decay: 0.0, batch_size: 16, augment: false,
-         hold_after_epoch: {hold}, release_file: "{release}"}}
+         lr_step: 0, weight_decay: 0.0, batch_size: 16, augment: false}}
 resources: {{cpu: 1, gpu: 0, workers: 2}}
 retries: 2
 """
@@ -467,17 +454,13 @@ def test_data_parallel_trial_resumes_from_its_last_epoch_after_losing_a_node(
     stack: Stack, tmp_path: Path
 ) -> None:
     """Two Ray Train CPU workers (gloo: the fake GPUs have no NCCL), on 3 one-CPU nodes. The
-    trial is held after epoch 1 (its workers wait for a file inside their report) until its
-    Train run has registered epoch 1's checkpoint; then a node with one of its workers goes.
-    Tune retries the trial, its Train run restarts from that checkpoint, and the child run
-    holds each epoch once."""
-    import held_workload
-
-    held_workload.register()  # the driver validates the spec and builds its cache with it
+    trial's workers wait at the trial gate after epoch 1 until its Train run has registered
+    epoch 1's checkpoint; then a node with one of its workers goes. Tune retries the trial, its
+    Train run restarts from that checkpoint, and the child run holds each epoch once."""
     epochs, hold = 2, 1
-    release = tmp_path / "release"
     spec = tmp_path / "dp_resume.yaml"
-    spec.write_text(DP_SPEC.format(epochs=epochs, hold=hold, release=release))
+    spec.write_text(DP_SPEC.format(epochs=epochs))
+    sweeps.close(stack.gate)
     storage = tmp_path / "ray_results"
     client = MlflowClient(stack.server.uri)
     args = ["run", str(spec), "--tracking-uri", stack.server.uri, "--storage-path", str(storage)]
@@ -497,7 +480,7 @@ def test_data_parallel_trial_resumes_from_its_last_epoch_after_losing_a_node(
         stack.removed.append(victim.node_id)
         stack.cluster.add_node(num_cpus=1, num_gpus=1)  # type: ignore[attr-defined]
     finally:
-        release.touch()  # the survivor may go on (into a collective with a lost peer)
+        sweeps.release(stack.gate)  # the survivor may go on (into a collective with a lost peer)
     thread.join(timeout=300)
     assert not thread.is_alive(), "the sweep did not finish after the node died"
     result = out["result"]
