@@ -6,7 +6,7 @@ SQLite MLflow store and Ray storage):
 * ``uninterrupted``: the sweep once;
 * ``resumed``: killed (SIGKILL to the process group: driver and local Ray) once a trial has
   finished and another is mid-way after a per-epoch checkpoint, then the same command again,
-  which restores the Tune experiment: unfinished trials continue from their checkpoints;
+  which recovers what the dead driver left: unfinished trials continue from their checkpoints;
 * ``restarted``: the same kill, but the Tune state is deleted before the re-run, as before
   per-epoch checkpoints and restore existed: finished trials are still reused from MLflow, the
   interrupted ones start over.
@@ -19,8 +19,9 @@ group) and re-run once:
 * ``data-parallel``: one ``ablation_cdc_theta`` trial with ``resources.workers=2`` (Ray Train,
   two gloo workers), killed once its Train run registered epoch ``--kill-at-epoch``'s checkpoint.
 
-Epochs computed are counted from Tune's per-trial ``result.json`` (every report of a trial,
-across both drivers), so "recomputed" is measured, not inferred. (Work inside the epoch that was
+Epochs computed are counted from Tune's per-trial ``result.json`` (every report of a trial),
+read after the kill and again after the re-run (which recovers into a new Tune experiment), so
+"recomputed" is measured, not inferred. (Work inside the epoch that was
 running at the kill is lost too; it is not an epoch computed twice.)
 
     .venv/bin/python bench/bench_resume.py [--thetas 0.0,0.5,0.7] [--epochs 4] [--batch-size 8]
@@ -239,12 +240,8 @@ def main() -> None:
                 if scenario == "restarted":
                     shutil.rmtree(storage)  # no Tune state: as before resuming existed
                 walls.append(run(cmd, root))
-                # a restored trial appends to its result.json: it holds both drivers' reports
-                counts = (
-                    before + epoch_reports(storage)
-                    if scenario == "restarted"
-                    else (epoch_reports(storage))
-                )
+                # the rerun recovers into a new Tune experiment: both drivers' reports count
+                counts = before + epoch_reports(storage)
             rows.append((scenario, walls, *tally(counts)))
         if "search" in only:
             root = Path(tmp) / "search"
