@@ -25,13 +25,14 @@ used: it unpickles state from the storage path (see ``trials.recover``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -107,26 +108,21 @@ def _node_id() -> str:
 
 def _trial(config: dict[str, Any]) -> None:
     """The function trainable: run the job's workload, report epochs, checkpoint the result."""
-    import torch
+    from workloads.base import WORKLOADS
 
-    import workloads
-    from workloads.base import WORKLOADS, DataHandle
-
-    workloads.load_all()
-    job = job_of(config)
-    ctx = config["ctx"]
-    torch.set_num_threads(max(1, int(ctx["threads"])))
-
-    resume = _checkpoint_files(tune.get_checkpoint())  # Tune's retry within this driver
-    if resume is None and job.run_key in ctx.get(RESUME_KEY, {}):
-        resume = read_checkpoint(ctx[RESUME_KEY][job.run_key])  # a dead driver's trial
+    job, ctx = job_of(config), config["ctx"]
+    _setup_workloads(ctx)
+    recovered = ctx.get(RESUME_KEY, {}).get(job.run_key)  # a dead driver's trial
+    data_parallel = int(ctx.get("workers", 1)) > 1
+    # Tune's retry, else (one worker) the recovered checkpoint: its workers read their own
+    resume = _resume_files(tune.get_checkpoint(), None if data_parallel else recovered)
     if resume is not None and RESULT_FILE in resume:
         _report_final_again(resume)  # it had finished before its driver died: recompute nothing
         return
-    if int(ctx.get("workers", 1)) > 1:
+    if data_parallel:
         # its Train run keeps (and resumes from) its own checkpoints; a dead driver's trial
         # starts from the one recovered from its earlier Train run
-        _train_trial(job, ctx, ctx.get(RESUME_KEY, {}).get(job.run_key))
+        _train_trial(job, ctx, recovered)
         return
     last: dict[str, float] = json.loads(resume.pop(TRIAL_FILE, b"{}")) if resume else {}
 
@@ -138,21 +134,12 @@ def _trial(config: dict[str, Any]) -> None:
         if checkpoint is None:
             tune.report(payload)
             return
-        with tempfile.TemporaryDirectory() as tmp:
-            write_files({**checkpoint, TRIAL_FILE: json.dumps(last).encode()}, tmp)
+        with _checkpoint_folder({**checkpoint, TRIAL_FILE: json.dumps(last).encode()}) as tmp:
             tune.report(payload, checkpoint=tune.Checkpoint.from_directory(tmp))
         gate(job.run_key, int(last.get("epoch", 0)))
 
-    data = DataHandle(
-        Path(ctx["data_root"]),
-        job.protocol,
-        job.fold,
-        Path(ctx["cache_root"]),
-        resume=resume,
-        checkpointing=True,
-    )
     try:
-        result = WORKLOADS.get(job.workload)(dict(job.params), data, report)
+        result = WORKLOADS.get(job.workload)(dict(job.params), _data(job, ctx, resume), report)
     except Exception as exc:  # noqa: BLE001 - an application error is final: no retry, no loss
         # Tune retries what raises (a lost node, a killed actor); a bad video or a diverging
         # loss would fail again, so it ends the trial as a reported failure instead.
@@ -170,6 +157,41 @@ def _trial(config: dict[str, Any]) -> None:
         )
 
 
+def _setup_workloads(ctx: Mapping[str, Any]) -> None:
+    """A trial process: the workloads registered, torch on the trial's threads."""
+    import torch
+
+    import workloads
+
+    workloads.load_all()
+    torch.set_num_threads(max(1, int(ctx["threads"])))
+
+
+def _data(job: Job, ctx: Mapping[str, Any], resume: Mapping[str, bytes] | None):
+    """The workload's data handle; every trial checkpoints (``report(metrics, checkpoint)``)."""
+    from workloads.base import DataHandle
+
+    root, cache = Path(ctx["data_root"]), Path(ctx["cache_root"])
+    return DataHandle(root, job.protocol, job.fold, cache, resume=resume, checkpointing=True)
+
+
+def _resume_files(checkpoint, recovered: str | None) -> dict[str, bytes] | None:
+    """What a trial resumes from: the checkpoint Ray hands it (a retry), else the one recovered
+    from a dead driver's trial, else nothing (a fresh start)."""
+    files = _checkpoint_files(checkpoint)
+    if files is None and recovered:
+        files = read_checkpoint(recovered)
+    return files
+
+
+@contextlib.contextmanager
+def _checkpoint_folder(files: Mapping[str, bytes]) -> Iterator[str]:
+    """``files`` in a temporary folder, for a Tune or Train checkpoint made from it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_files(files, tmp)
+        yield tmp
+
+
 def _checkpoint_files(checkpoint: tune.Checkpoint | None) -> dict[str, bytes] | None:
     """A Tune checkpoint's files (None: no checkpoint, a fresh start)."""
     if checkpoint is None:
@@ -182,8 +204,7 @@ def _report_final_again(files: Mapping[str, bytes]) -> None:
     """Report a restored trial's final checkpoint as its result again (nothing is recomputed)."""
     result = json.loads(files[RESULT_FILE])
     objective = float(result.get("info", {}).get("objective", float("nan")))
-    with tempfile.TemporaryDirectory() as tmp:
-        write_files(files, tmp)
+    with _checkpoint_folder(files) as tmp:
         tune.report(
             {"kind": FINAL, "metrics": result["metrics"], "objective": objective},
             checkpoint=tune.Checkpoint.from_directory(tmp),
@@ -266,18 +287,13 @@ def _train_worker(config: dict[str, Any]) -> None:
     retried or restored trial runs this Train run again (same storage path and run name), and
     every rank starts from its latest checkpoint (``DataHandle.resume``), after that epoch."""
     import ray.train
-    import torch
 
-    import workloads
-    from workloads.base import WORKLOADS, DataHandle
+    from workloads.base import WORKLOADS
 
-    workloads.load_all()
     job, ctx, epochs = job_of(config), config["ctx"], config["epochs"]
-    torch.set_num_threads(max(1, int(ctx["threads"])))
+    _setup_workloads(ctx)
     rank = ray.train.get_context().get_world_rank()
-    resume = _checkpoint_files(ray.train.get_checkpoint())
-    if resume is None and config.get("recovered"):  # a dead driver's trial, first attempt
-        resume = read_checkpoint(config["recovered"])
+    resume = _resume_files(ray.train.get_checkpoint(), config.get("recovered"))
     if resume is not None and RESULT_FILE in resume:  # the run had finished: its result again
         _final_to_train(rank, resume)
         return
@@ -295,21 +311,13 @@ def _train_worker(config: dict[str, Any]) -> None:
         if rank != 0 or checkpoint is None:
             ray.train.report(step)
         else:
-            with tempfile.TemporaryDirectory() as tmp:
-                write_files({**checkpoint, TRIAL_FILE: json.dumps(last).encode()}, tmp)
+            files = {**checkpoint, TRIAL_FILE: json.dumps(last).encode()}
+            with _checkpoint_folder(files) as tmp:
                 ray.train.report(step, checkpoint=ray.train.Checkpoint.from_directory(tmp))
         if checkpoint is not None:
             gate(job.run_key, int(step["epoch"]))  # every rank, after each checkpointed epoch
 
-    data = DataHandle(
-        Path(ctx["data_root"]),
-        job.protocol,
-        job.fold,
-        Path(ctx["cache_root"]),
-        resume=resume,
-        checkpointing=True,
-    )
-    result = WORKLOADS.get(job.workload)(dict(job.params), data, report)
+    result = WORKLOADS.get(job.workload)(dict(job.params), _data(job, ctx, resume), report)
     if rank != 0:
         ray.train.report({"kind": FINAL, "rank": rank})  # every rank takes part in a report
         return
@@ -330,8 +338,7 @@ def _final_to_train(rank: int, files: Mapping[str, bytes]) -> None:
     if rank != 0:
         ray.train.report({"kind": FINAL, "rank": rank})
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        write_files(files, tmp)
+    with _checkpoint_folder(files) as tmp:
         ray.train.report(
             {"kind": FINAL, "rank": rank}, checkpoint=ray.train.Checkpoint.from_directory(tmp)
         )

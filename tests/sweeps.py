@@ -22,6 +22,21 @@ REPO = Path(__file__).resolve().parents[1]
 PATIENCE = 600.0
 
 
+def data_parallel_spec(name: str, epochs: int, retries: int) -> str:
+    """A spec file's text: one smoke ``train_eval`` trial on two Ray Train CPU workers."""
+    return f"""
+name: {name}
+workload: train_eval
+protocol: oulu_npu_p1
+data_size: smoke
+params: {{network: cdcn, theta: 0.7, width: 0.125, input_size: 32, frames_per_video: 2,
+         representation: static, rank_k: 7, loss: depth, epochs: {epochs}, lr: 0.001,
+         lr_step: 0, weight_decay: 0.0, batch_size: 16, augment: false}}
+resources: {{cpu: 1, gpu: 0, workers: 2}}
+retries: {retries}
+"""
+
+
 def command(
     experiment: str, uri: str, storage: Path, sets: list[str], preset: str = "smoke"
 ) -> list[str]:

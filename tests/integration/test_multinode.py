@@ -414,19 +414,6 @@ def test_tracker_retries_transient_failures_without_duplicates(
     assert time.monotonic() - start < 1.0
 
 
-DP_SPEC = """
-name: dp_resume_check
-workload: train_eval
-protocol: oulu_npu_p1
-data_size: smoke
-params: {{network: cdcn, theta: 0.7, width: 0.125, input_size: 32, frames_per_video: 2,
-         representation: static, rank_k: 7, loss: depth, epochs: {epochs}, lr: 0.001,
-         lr_step: 0, weight_decay: 0.0, batch_size: 16, augment: false}}
-resources: {{cpu: 1, gpu: 0, workers: 2}}
-retries: 2
-"""
-
-
 def _train_checkpoint_epoch(storage: Path) -> float:
     """The epoch of the latest checkpoint a Train run under ``storage`` has registered."""
     best = 0.0
@@ -459,7 +446,7 @@ def test_data_parallel_trial_resumes_from_its_last_epoch_after_losing_a_node(
     Train run restarts from that checkpoint, and the child run holds each epoch once."""
     epochs, hold = 2, 1
     spec = tmp_path / "dp_resume.yaml"
-    spec.write_text(DP_SPEC.format(epochs=epochs))
+    spec.write_text(sweeps.data_parallel_spec("dp_resume_check", epochs, retries=2))
     sweeps.close(stack.gate)
     storage = tmp_path / "ray_results"
     client = MlflowClient(stack.server.uri)

@@ -18,21 +18,12 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.specs import SpecError, apply_overrides, load_spec_file
+from tests import sweeps
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EPOCHS = 2
-SPEC = f"""
-name: ray_train_check
-workload: train_eval
-protocol: oulu_npu_p1
-data_size: smoke
-params: {{network: cdcn, theta: 0.7, width: 0.125, input_size: 32, frames_per_video: 2,
-         representation: static, rank_k: 7, loss: depth, epochs: {EPOCHS}, lr: 0.001,
-         lr_step: 0, weight_decay: 0.0, batch_size: 16, augment: false}}
-resources: {{cpu: 1, gpu: 0, workers: 2}}
-retries: 0
-"""
+SPEC = sweeps.data_parallel_spec("ray_train_check", EPOCHS, retries=0)
 
 
 def _child(client: MlflowClient, experiment: str):
