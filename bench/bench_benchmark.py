@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from orchestrator.experiments import resolve_experiment  # noqa: E402
 from protocols.datasets import read_face_boxes  # noqa: E402
 from protocols.protocols import PROTOCOLS  # noqa: E402
-from protocols.synth import GENERATOR_VERSION, generate  # noqa: E402
-from protocols.synth.camera import PHONES  # noqa: E402
+from synth import GENERATOR_VERSION, generate  # noqa: E402
+from synth.camera import PHONES  # noqa: E402
 from workloads.base import DataHandle  # noqa: E402
 from workloads.train_eval import train_eval  # noqa: E402
 

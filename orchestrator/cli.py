@@ -407,8 +407,8 @@ def data_synth(
     """Write the synthetic benchmark in the real datasets' layouts."""
     from rich.progress import Progress
 
-    from protocols.synth import SYNTH_SIZES, generate
-    from protocols.synth.oulu import select_datasets
+    from synth import SYNTH_SIZES, generate
+    from synth.oulu import select_datasets
 
     if size not in SYNTH_SIZES:
         _fail(f"unknown size {size!r}; valid: {', '.join(SYNTH_SIZES)}")

@@ -87,7 +87,7 @@ def resolve_data_root(
         if not root.is_dir():
             raise FileNotFoundError(f"data root {root} does not exist or is not a folder")
         return root.resolve()
-    from protocols.synth import ensure_root
+    from synth import ensure_root
 
     if console is not None:
         console.print(f"data: embedded synthetic benchmark (size {size!r}; generated on first use)")

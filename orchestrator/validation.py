@@ -114,7 +114,7 @@ def _check_resources(resources: Mapping[str, Any]) -> None:
 def _check_registries(spec: ExperimentSpec) -> None:
     import workloads
     from protocols.protocols import PROTOCOLS
-    from protocols.synth import SYNTH_SIZES
+    from synth import SYNTH_SIZES
     from workloads.base import WORKLOADS
 
     workloads.load_all()

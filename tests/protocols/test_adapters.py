@@ -19,11 +19,11 @@ from protocols.datasets import (
     load_manifest,
     read_face_boxes,
 )
-from protocols.synth import generate
-from protocols.synth.clips import render_clip
-from protocols.synth.files import write_hdf5
-from protocols.synth.layouts import plan
-from protocols.synth.sizes import LAYOUT_DATASETS, LayoutCounts, SynthSize
+from synth import generate
+from synth.clips import render_clip
+from synth.files import write_hdf5
+from synth.layouts import plan
+from synth.sizes import LAYOUT_DATASETS, LayoutCounts, SynthSize
 from workloads.frames import VideoDecodeError, probe_frame_count, read_frames
 from workloads.pipeline import PipelineConfig, preprocess_video
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from protocols.synth import SynthSize, generate
+from synth import SynthSize, generate
 from workloads.base import DataHandle
 from workloads.search import run_search
 

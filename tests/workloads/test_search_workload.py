@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from protocols.synth import SynthSize, generate
 from search_spaces.genotypes import Genotype, GenotypeError, genotype_choices, validate_genotype
 from search_spaces.spaces import make_space
+from synth import SynthSize, generate
 from workloads import search as search_mod
 from workloads import train_eval as te
 from workloads.base import SCORE_COLUMNS, WORKLOADS, DataHandle

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from protocols.synth import SynthSize, generate
+from synth import SynthSize, generate
 from workloads import checkpointing
 from workloads.base import DataHandle
 from workloads.search import nas_search

@@ -10,7 +10,7 @@ GENERATOR_VERSION = 4
 
 @dataclass(frozen=True)
 class LayoutCounts:
-    """How much of one non-OULU dataset to write (see ``protocols/synth/layouts*.py``).
+    """How much of one non-OULU dataset to write (see ``synth/layouts*.py``).
 
     ``subjects`` per split (in all, for datasets without splits; None = the published count,
     capped by what the dataset has); ``full_grid`` writes every sensor, session, medium, quality

@@ -1,7 +1,7 @@
 """Writers of the eight non-OULU synthetic datasets, each in its own published layout and naming.
 
 A layout is a *plan*: a pure function of the size that lists every video to write (its path in
-the dataset's layout, the :class:`~protocols.synth.clips.ClipSpec` it renders and its annotation
+the dataset's layout, the :class:`~synth.clips.ClipSpec` it renders and its annotation
 file) plus any small text files the layout needs (e.g. MSU-MFSD's split lists). Plans are
 registered by dataset folder in ``LAYOUTS``; ``write_job`` renders one video with ``render_clip``
 and writes it (OpenCV: MJPG in .avi and .mov, mp4v in .mp4; HDF5 for 3DMAD), its annotation in the

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from protocols.synth import SPECIES, ClipSpec, clip_scene, render_clip
-from protocols.synth.clips import RENDERERS, camera_index, identity_key, session_index
+from synth import SPECIES, ClipSpec, clip_scene, render_clip
+from synth.clips import RENDERERS, camera_index, identity_key, session_index
 
 MACRO = {"live", "print", "replay", "mask", "makeup", "partial"}
 MASKS = sorted(s for s, t in SPECIES.items() if t == "mask")

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from protocols.synth import (
+from synth import (
     SYNTH_SIZES,
     SynthSize,
     VideoSpec,
@@ -20,7 +20,7 @@ from protocols.synth import (
     generate,
     render_video,
 )
-from protocols.synth.render import render_scene
+from synth.render import render_scene
 
 SMOKE = SYNTH_SIZES["smoke"]
 FOLDERS = {"train": "Train_files", "dev": "Dev_files", "test": "Test_files"}

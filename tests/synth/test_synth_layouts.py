@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from protocols.datasets import load_manifest
-from protocols.synth import SYNTH_SIZES, generate
-from protocols.synth.files import write_video
-from protocols.synth.layouts import LAYOUTS, annotation_text, plan
-from protocols.synth.sizes import LAYOUT_DATASETS, LayoutCounts, SynthSize
+from synth import SYNTH_SIZES, generate
+from synth.files import write_video
+from synth.layouts import LAYOUTS, annotation_text, plan
+from synth.sizes import LAYOUT_DATASETS, LayoutCounts, SynthSize
 from workloads.frames import read_frames
 
 #: The instruments each dataset must have (the finest unit a protocol holds out), and its splits.
