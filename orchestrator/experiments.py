@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.registry import Registry
+from core.registry import Registry
 from orchestrator.specs import ExperimentSpec, SpecError, load_spec_file, with_preset
 
 EXPERIMENTS: Registry[ExperimentSpec] = Registry(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from orchestrator.registry import Registry
+from core.registry import Registry
 from protocols.manifest import MANIFEST_COLUMNS, empty_manifest, validate_manifest
 
 Box = tuple[int, int, int, int]

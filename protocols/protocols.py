@@ -12,7 +12,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from orchestrator.registry import Registry
+from core.registry import Registry
 from protocols.datasets import OULU, OULU_INSTRUMENT_CODES, load_manifest
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from orchestrator.registry import Registry
+from core.registry import Registry
 from search_spaces.ops import CentralDifferenceConv2d, CentralDifferencePool2d, SpatialAttention
 
 __all__ = ["NETWORKS", "DepthMapNet", "count_parameters", "scale_channels"]

@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import nn
 
-from orchestrator.registry import Registry
+from core.registry import Registry
 from search_spaces.ops import ReLUCDCBN, ReLUConvBN, make_op
 
 __all__ = [

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.registry import Registry
+from core.registry import Registry
 from protocols.adapters.common import SYNTHETIC_FACES_DIR
 from protocols.datasets import SYNTHETIC_DEPTH_DIR, eyes_to_box
 

@@ -14,14 +14,11 @@ from pathlib import Path
 
 import cv2
 
+from core.filelock import file_lock
+
 from . import files
 from .render import VideoSpec, render_video
 from .sizes import GENERATOR_VERSION, LAYOUT_DATASETS, SynthSize, resolve_size
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not on Windows: the atomic rename alone must do
-    fcntl = None
 
 DATASET_FOLDER = "oulu_npu"
 SPLIT_FOLDERS = {"train": "Train_files", "dev": "Dev_files", "test": "Test_files"}
@@ -236,24 +233,18 @@ def ensure_root(
     root = base_dir / name
     if all((root / d).is_dir() for d in names):
         return root
-    with open(base_dir / f".{name}.lock", "a+") as lock:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(base_dir / f".{name}.lock"):
+        missing = [d for d in names if not (root / d).is_dir()]
+        if not missing:
+            return root
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=base_dir))
         try:
-            missing = [d for d in names if not (root / d).is_dir()]
-            if not missing:
-                return root
-            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=base_dir))
-            try:
-                generate(tmp, size, seed, atomic_files=False, datasets=missing)
-                root.mkdir(exist_ok=True)
-                for d in missing:
-                    os.replace(tmp / d, root / d)
-                present = [d for d in select_datasets(sz, None) if (root / d).is_dir()]
-                write_readme(root, size, seed, present)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            generate(tmp, size, seed, atomic_files=False, datasets=missing)
+            root.mkdir(exist_ok=True)
+            for d in missing:
+                os.replace(tmp / d, root / d)
+            present = [d for d in select_datasets(sz, None) if (root / d).is_dir()]
+            write_readme(root, size, seed, present)
         finally:
-            if fcntl is not None:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+            shutil.rmtree(tmp, ignore_errors=True)
     return root

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from orchestrator.registry import Registry
+from core.registry import Registry
 
 #: Per-epoch metrics (name -> float); the orchestrator records them at step = ``metrics["epoch"]``.
 #: Called ``report(metrics)`` or, with ``data.checkpointing``, ``report(metrics, checkpoint)``.

@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.experiments import EXPERIMENTS, resolve_experiment
 from orchestrator.jobs import expand_jobs
-from orchestrator.registry import Registry
+from core.registry import Registry
 from orchestrator.specs import PRESETS, SpecError, apply_overrides, load_spec_file, with_preset
 
 
