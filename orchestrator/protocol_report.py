@@ -14,6 +14,7 @@ import pandas as pd
 
 from orchestrator.report_stats import RunStats
 from protocols.metrics import summarize
+from protocols.protocols import PER_TYPE, PROTOCOLS, SUB_PROTOCOLS
 
 FINISHED, FAILED = "FINISHED", "FAILED"
 
@@ -195,24 +196,16 @@ def protocol_table(
     stats: RunStats | None = None,
     networks: list[str] | None = None,
 ) -> pd.DataFrame:
-    """The paper-shaped table of one protocol experiment's runs (``networks``: the grid order,
-    whose first entry the others are compared with)."""
-    from protocols.cross import CDCT_TARGETS, SIWM_TYPES
-
+    """The paper-shaped table of one protocol experiment's runs, in the shape the protocol names
+    (``networks``: the grid order, whose first entry the others are compared with)."""
     if children.empty:
         return pd.DataFrame()
-    if protocol.startswith(("oulu_npu", "siw_p")) or protocol == "siw":
-        return sub_protocol_table(children, stats, networks)
-    if protocol == "ocim_lodo":
-        order = ["CIM_to_O", "OIM_to_C", "OCM_to_I", "OCI_to_M"]
-        return per_fold_table(children, ("hter", "auc"), order, stats, networks)
-    if protocol == "cim_loto":
-        return per_fold_table(children, ("auc",), None, stats, networks)
-    if protocol == "siwm_loto":
-        return siwm_table(children, list(SIWM_TYPES), stats, networks)
-    if protocol == "cdct":
-        targets = [f"to_{t}" for t in CDCT_TARGETS]
-        table = per_fold_table(children, ("auc", "acer", "hter"), targets, stats, networks)
-        return cost_columns(table, children)
-    metrics = ("apcer", "bpcer", "acer", "hter", "auc")
-    return per_fold_table(children, metrics, None, stats, networks)
+    kind = PROTOCOLS.get(protocol).table
+    columns = list(kind.columns) if kind.columns is not None else None
+    if kind.shape == SUB_PROTOCOLS:
+        table = sub_protocol_table(children, stats, networks)
+    elif kind.shape == PER_TYPE:
+        table = siwm_table(children, columns, stats, networks)
+    else:
+        table = per_fold_table(children, kind.metrics, columns, stats, networks)
+    return cost_columns(table, children) if kind.cost else table

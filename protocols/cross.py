@@ -21,26 +21,12 @@ from pathlib import Path
 import pandas as pd
 
 from protocols.datasets import load_manifest
-from protocols.protocols import PROTOCOLS, Fold
+from protocols.layouts import SIWM_TYPES
+from protocols.protocols import PER_TYPE, PROTOCOLS, SUB_PROTOCOLS, Fold, TableKind
 
 #: Share of a source's training subjects held out as dev when the source has no dev split.
 DEV_FRACTION = 0.2
 OCIM = {"O": "oulu_npu", "C": "casia_mfsd", "I": "replay_attack", "M": "msu_mfsd"}
-SIWM_TYPES = (
-    "replay",
-    "print",
-    "mask_half",
-    "mask_silicone",
-    "mask_transparent",
-    "mask_paper",
-    "mask_mannequin",
-    "makeup_obfuscation",
-    "makeup_impersonation",
-    "makeup_cosmetic",
-    "partial_funny_eye",
-    "partial_paper_glasses",
-    "partial_paper",
-)
 #: Cross-type groups within C/I/M (one fold per group): the instruments (manifest column
 #: ``instrument``) each attack type covers, following the usual split into print,
 #: photo-on-screen and video replay per dataset. Replay-Attack's groups cut across its PAIs
@@ -133,6 +119,7 @@ class ManifestProtocol:
     description: str
     datasets: tuple[str, ...]
     threshold_policy: str = "dev_eer"
+    table: TableKind = TableKind()
 
     def folds(self, data_root: Path) -> list[Fold]:
         manifests = {d: load_manifest(d, data_root) for d in self.datasets}
@@ -154,6 +141,7 @@ class SiwProtocol(ManifestProtocol):
     part: int = 1
     frame_limit: int = 60
     datasets: tuple[str, ...] = ("siw",)
+    table: TableKind = TableKind(SUB_PROTOCOLS)
 
     @property
     def n_folds(self) -> int:
@@ -201,6 +189,9 @@ class OcimLodo(ManifestProtocol):
 
     datasets: tuple[str, ...] = tuple(OCIM.values())
     n_folds: int = 4
+    table: TableKind = TableKind(
+        metrics=("hter", "auc"), columns=("CIM_to_O", "OIM_to_C", "OCM_to_I", "OCI_to_M")
+    )
 
     def make_folds(self, manifests):
         folds = []
@@ -225,6 +216,7 @@ class CimLoto(ManifestProtocol):
     ``CIM_TYPES``) out."""
 
     datasets: tuple[str, ...] = tuple(CIM_TYPES)
+    table: TableKind = TableKind(metrics=("auc",))
     types: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=lambda: CIM_TYPES)
 
     @property
@@ -268,6 +260,7 @@ class SiwmLoto(ManifestProtocol):
     datasets: tuple[str, ...] = ("siw_m",)
     test_fraction: float = 0.4
     n_folds: int = len(SIWM_TYPES)
+    table: TableKind = TableKind(PER_TYPE, columns=SIWM_TYPES)
 
     def _last(self, subjects) -> set:
         subjects = sorted(subjects)
@@ -302,6 +295,9 @@ class Cdct(ManifestProtocol):
 
     datasets: tuple[str, ...] = ("oulu_npu", "siw", *CDCT_TARGETS)
     n_folds: int = len(CDCT_TARGETS)
+    table: TableKind = TableKind(
+        metrics=("auc", "acer", "hter"), columns=tuple(f"to_{t}" for t in CDCT_TARGETS), cost=True
+    )
 
     def make_folds(self, manifests):
         parts = [train_dev(manifests[d]) for d in ("oulu_npu", "siw")]
@@ -327,6 +323,11 @@ class Union:
     @property
     def n_folds(self) -> int:
         return sum(PROTOCOLS.get(p).n_folds for p in self.parts)
+
+    @property
+    def table(self) -> TableKind:
+        """Tabulated like its first part (the parts of a union share a table shape)."""
+        return PROTOCOLS.get(self.parts[0]).table
 
     def folds(self, data_root: Path) -> list[Fold]:
         folds = [f for p in self.parts for f in PROTOCOLS.get(p).folds(data_root)]

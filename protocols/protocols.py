@@ -1,7 +1,8 @@
 """Protocols: manifests -> folds (train / dev / test video lists plus a threshold policy).
 
-A protocol is data, not code: the OULU-NPU protocols are one frozen dataclass whose fields are
-the filters (sessions, file types, leave-one-phone-out), so P1-P4 are four parameter sets.
+This module is the contract: ``Fold``, ``FoldProtocol`` (with the ``TableKind`` its results are
+tabulated in) and the ``PROTOCOLS`` registry. The entries live in ``oulu.py`` (OULU-NPU P1-P4)
+and ``cross.py`` (SiW, O/C/I/M, SiW-M, CDCT); ``catalog.py`` imports them all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Protocol
 import pandas as pd
 
 from core.registry import Registry
-from protocols.datasets import OULU, OULU_INSTRUMENT_CODES, load_manifest
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,11 +32,30 @@ class Fold:
     train_frame_limit: int | None = None
 
 
+#: Table shapes (``TableKind.shape``): one row per sub-protocol with its folds averaged (OULU-NPU,
+#: SiW); one column group per fold; one column per held-out type with their average (SiW-M).
+SUB_PROTOCOLS, PER_FOLD, PER_TYPE = "sub_protocols", "per_fold", "per_type"
+
+
+@dataclass(frozen=True)
+class TableKind:
+    """How a protocol's results are tabulated, in the shape of the papers' tables."""
+
+    shape: str = PER_FOLD
+    #: The metrics of each fold's column group (``PER_FOLD``).
+    metrics: tuple[str, ...] = ("apcer", "bpcer", "acer", "hter", "auc")
+    #: The fold (or type) columns in the papers' order; None: in the order found.
+    columns: tuple[str, ...] | None = None
+    #: Add the networks' cost (parameters, FLOPs) columns.
+    cost: bool = False
+
+
 class FoldProtocol(Protocol):
     name: str
     datasets: tuple[str, ...]
     description: str
     n_folds: int  # on the published datasets, for planning (``folds`` is the truth)
+    table: TableKind
 
     def folds(self, data_root: Path) -> list[Fold]: ...
 
@@ -45,7 +64,9 @@ PROTOCOLS: Registry[FoldProtocol] = Registry(
     "protocol",
     "Protocol objects with ``name``, ``datasets`` (dataset names they read), ``description``, "
     "``n_folds`` (on the published datasets) and "
-    "``folds(data_root) -> list[Fold]``; fold names are unique within a protocol.",
+    "``folds(data_root) -> list[Fold]``; fold names are unique within a protocol; ``table`` "
+    "says how its results are tabulated.",
+    entries="protocols.catalog",
 )
 
 
@@ -63,124 +84,3 @@ def protocol_summary(folds: list[Fold]) -> list[dict]:
         }
         for f in folds
     ]
-
-
-# ---------------------------------------------------------------------------------------------
-# OULU-NPU
-
-ALL_SESSIONS = (1, 2, 3)
-ALL_FILE_CODES = (1, 2, 3, 4, 5)
-
-
-@dataclass(frozen=True)
-class OuluProtocol:
-    """An OULU-NPU protocol as filters; train and dev share the train-side filters.
-
-    ``leave_one_phone_out`` makes one fold per phone found in the data (six on the real
-    dataset): train/dev on the other phones, test on that one.
-    """
-
-    name: str
-    fold_prefix: str
-    description: str
-    train_sessions: tuple[int, ...] = ALL_SESSIONS
-    test_sessions: tuple[int, ...] = ALL_SESSIONS
-    train_file_codes: tuple[int, ...] = ALL_FILE_CODES
-    test_file_codes: tuple[int, ...] = ALL_FILE_CODES
-    leave_one_phone_out: bool = False
-    threshold_policy: str = "dev_eer"
-    datasets: tuple[str, ...] = (OULU,)
-
-    @property
-    def n_folds(self) -> int:
-        """Folds on the published dataset (six phones); ``folds`` counts what a data root has."""
-        return 6 if self.leave_one_phone_out else 1
-
-    @staticmethod
-    def _select(
-        m: pd.DataFrame, split: str, sessions: tuple[int, ...], codes: tuple[int, ...], phones
-    ) -> pd.DataFrame:
-        keep = (
-            (m["split"] == split)
-            & m["session"].isin(sessions)
-            & m["instrument"].map(OULU_INSTRUMENT_CODES).isin(codes)
-            & m["device"].isin(phones)
-        )
-        return m[keep].reset_index(drop=True)
-
-    def folds(self, data_root: Path) -> list[Fold]:
-        m = load_manifest(OULU, data_root)
-        phones = sorted(m["device"].unique(), key=int)
-        if self.leave_one_phone_out:
-            if len(phones) < 2:
-                raise ValueError(f"{self.name}: leaving one phone out needs 2+ phones: {phones}")
-            plans = [
-                (f"{self.fold_prefix}_{p}", [q for q in phones if q != p], [p]) for p in phones
-            ]
-        else:
-            plans = [(self.fold_prefix, phones, phones)]
-        folds = []
-        for fold_name, train_phones, test_phones in plans:
-            tr = (self.train_sessions, self.train_file_codes, train_phones)
-            fold = Fold(
-                name=fold_name,
-                train=self._select(m, "train", *tr),
-                dev=self._select(m, "dev", *tr),
-                test=self._select(m, "test", self.test_sessions, self.test_file_codes, test_phones),
-                threshold_policy=self.threshold_policy,
-            )
-            for split, sessions, phones_ in (
-                ("train", self.train_sessions, train_phones),
-                ("test", self.test_sessions, test_phones),
-            ):
-                if len(getattr(fold, split)) == 0:
-                    raise ValueError(
-                        f"{self.name} fold {fold_name}: no {split} videos under "
-                        f"{Path(data_root) / OULU} for sessions {sessions}, phones {phones_}"
-                    )
-            folds.append(fold)
-        return folds
-
-
-_OULU_PROTOCOLS = [
-    OuluProtocol(
-        name="oulu_npu_p1",
-        fold_prefix="p1",
-        description="OULU-NPU P1 (environment): train/dev sessions 1-2, test session 3.",
-        train_sessions=(1, 2),
-        test_sessions=(3,),
-    ),
-    OuluProtocol(
-        name="oulu_npu_p2",
-        fold_prefix="p2",
-        description="OULU-NPU P2 (attack instrument): train/dev types {1,2,4}, test {1,3,5}.",
-        train_file_codes=(1, 2, 4),
-        test_file_codes=(1, 3, 5),
-    ),
-    OuluProtocol(
-        name="oulu_npu_p3",
-        fold_prefix="p3",
-        description="OULU-NPU P3 (camera): leave one phone out, six folds.",
-        leave_one_phone_out=True,
-    ),
-    OuluProtocol(
-        name="oulu_npu_p4",
-        fold_prefix="p4",
-        description=(
-            "OULU-NPU P4 (all three): train/dev five phones x sessions 1-2 x types {1,2,4}; "
-            "test the sixth phone x session 3 x types {1,3,5}; six folds."
-        ),
-        train_sessions=(1, 2),
-        test_sessions=(3,),
-        train_file_codes=(1, 2, 4),
-        test_file_codes=(1, 3, 5),
-        leave_one_phone_out=True,
-    ),
-]
-for _p in _OULU_PROTOCOLS:
-    PROTOCOLS.add(_p.name, _p)
-
-# The other datasets' protocols register themselves on import (they build on ``Fold`` above).
-from protocols import cross  # noqa: E402, F401
-
-__all__ = ["Fold", "FoldProtocol", "OuluProtocol", "PROTOCOLS", "protocol_summary"]

@@ -11,17 +11,14 @@ function).
 """
 
 from .clips import SPECIES, ClipSpec, clip_scene, render_clip
-from .oulu import DATASET_FOLDER, DEPTH_FOLDER, SPLIT_FOLDERS, ensure_root, generate, iter_specs
+from .oulu import ensure_root, generate, iter_specs
 from .render import FILE_KINDS, RenderedVideo, Scene, VideoSpec, render_scene, render_video
 from .sizes import GENERATOR_VERSION, SYNTH_SIZES, SynthSize, resolve_size
 
 __all__ = [
-    "DATASET_FOLDER",
-    "DEPTH_FOLDER",
     "FILE_KINDS",
     "GENERATOR_VERSION",
     "SPECIES",
-    "SPLIT_FOLDERS",
     "SYNTH_SIZES",
     "ClipSpec",
     "RenderedVideo",

@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from core.registry import Registry
-from protocols.adapters.common import SYNTHETIC_FACES_DIR
-from protocols.datasets import SYNTHETIC_DEPTH_DIR, eyes_to_box
+from protocols.layouts import SYNTHETIC_DEPTH_DIR, SYNTHETIC_FACES_DIR, eyes_to_box
 
 from .clips import ClipSpec, render_clip
 from .files import eye_lines, write_depth, write_hdf5, write_text, write_video

@@ -9,7 +9,7 @@ Replay-Attack's laptop webcam (camera 9) with the iPhone as ``mobile`` (display 
 
 from __future__ import annotations
 
-from protocols.adapters.cim import CASIA_FILES
+from protocols.layouts import CASIA_FILES
 
 from .clips import ClipSpec
 from .layouts import LAYOUTS, Job, Plan, capped, pick

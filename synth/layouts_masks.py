@@ -7,7 +7,7 @@ clip cameras 1-7 (ThatsMyFace masks as ``mask_hard``, the more lifelike REAL-f m
 
 from __future__ import annotations
 
-from protocols.adapters.masks import SURF_DECORATIONS
+from protocols.layouts import SURF_DECORATIONS
 
 from .clips import ClipSpec
 from .layouts import LAYOUTS, Job, Plan, capped, pick

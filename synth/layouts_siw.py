@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.adapters.siw import SIWM_FOLDERS
+from protocols.layouts import SIWM_FOLDERS
 
 from .clips import ClipSpec
 from .layouts import LAYOUTS, Job, Plan, capped, pick

@@ -15,14 +15,12 @@ from pathlib import Path
 import cv2
 
 from core.filelock import file_lock
+from protocols.layouts import OULU, OULU_SPLIT_FOLDERS, SYNTHETIC_DEPTH_DIR
 
 from . import files
 from .render import VideoSpec, render_video
 from .sizes import GENERATOR_VERSION, LAYOUT_DATASETS, SynthSize, resolve_size
 
-DATASET_FOLDER = "oulu_npu"
-SPLIT_FOLDERS = {"train": "Train_files", "dev": "Dev_files", "test": "Test_files"}
-DEPTH_FOLDER = "_synthetic_depth"
 Progress = Callable[[int, int], None]
 
 README = """This is a SYNTHETIC face anti-spoofing benchmark, not real data.
@@ -38,7 +36,7 @@ real dataset ships no face annotation, <dataset>/_synthetic_faces/ holds per-fra
 """
 #: One line per dataset folder for the README.
 LAYOUT_NOTES = {
-    DATASET_FOLDER: "oulu_npu/: OULU-NPU, <Split>_files/Phone_Session_User_File.avi + eye .txt",
+    OULU: "oulu_npu/: OULU-NPU, <Split>_files/Phone_Session_User_File.avi + eye .txt",
     "siw": "siw/: SiW, Train|Test/live|spoof/<subject>/SSS-sensor-type-medium-session.mov + .face",
     "siw_m": "siw_m/: SiW-M, Live/ and Spoof/<Type>/<Prefix>_<subject>_<take>.mov + .face",
     "casia_mfsd": "casia_mfsd/: CASIA-MFSD, train_release|test_release/<person>/1-8|HR_1-4.avi",
@@ -55,7 +53,7 @@ def iter_specs(size: SynthSize) -> list[VideoSpec]:
     """Every video of a size, in a fixed order."""
     return [
         VideoSpec(split, phone, session, user, code)
-        for split in SPLIT_FOLDERS
+        for split in OULU_SPLIT_FOLDERS
         for user in size.users(split)
         for session in size.sessions
         for phone in size.phones
@@ -71,10 +69,10 @@ def write_video(
     ``atomic`` writes each file via a temp name + rename (not needed inside a temp tree).
     """
     video = render_video(spec, size, seed)
-    folder = root / SPLIT_FOLDERS[spec.split]
+    folder = root / OULU_SPLIT_FOLDERS[spec.split]
     files.write_video(folder / f"{spec.stem}.avi", video.frames, size.fps, atomic)
     files.write_text(folder / f"{spec.stem}.txt", files.eye_lines(video.eyes), atomic)
-    depth = root / DEPTH_FOLDER / SPLIT_FOLDERS[spec.split] / f"{spec.stem}.npz"
+    depth = root / SYNTHETIC_DEPTH_DIR / OULU_SPLIT_FOLDERS[spec.split] / f"{spec.stem}.npz"
     files.write_depth(depth, video.depth, atomic)
 
 
@@ -84,9 +82,9 @@ Chunk = tuple[str, list]  # ("oulu_npu", [VideoSpec, ...]) or (dataset folder, [
 def _write_chunk(out: str, chunk: Chunk, size: SynthSize, seed: int, atomic: bool) -> int:
     cv2.setNumThreads(1)  # one process per core already
     kind, items = chunk
-    if kind == DATASET_FOLDER:
+    if kind == OULU:
         for spec in items:
-            write_video(Path(out) / DATASET_FOLDER, spec, size, seed, atomic)
+            write_video(Path(out) / OULU, spec, size, seed, atomic)
     else:
         from .layouts import write_job
 
@@ -97,11 +95,11 @@ def _write_chunk(out: str, chunk: Chunk, size: SynthSize, seed: int, atomic: boo
 
 def select_datasets(size: SynthSize, datasets: Iterable[str] | None) -> list[str]:
     """The dataset folders to write: all nine (those ``size`` has counts for) by default."""
-    available = [DATASET_FOLDER, *(name for name, _ in size.layouts)]
+    available = [OULU, *(name for name, _ in size.layouts)]
     if datasets is None:
         return available
     chosen = list(dict.fromkeys(datasets))
-    valid = (DATASET_FOLDER, *LAYOUT_DATASETS)
+    valid = (OULU, *LAYOUT_DATASETS)
     unknown = [d for d in chosen if d not in valid]
     if unknown or not chosen:
         what = f"unknown synthetic dataset(s) {unknown}" if unknown else "no dataset chosen"
@@ -118,19 +116,19 @@ def _chunks(out: Path, size: SynthSize, names: list[str], atomic: bool) -> list[
     Creates the folders and writes the layouts' small text files on the way.
     """
     chunks: list[Chunk] = []
-    if DATASET_FOLDER in names:
-        root = out / DATASET_FOLDER
-        for folder in SPLIT_FOLDERS.values():
+    if OULU in names:
+        root = out / OULU
+        for folder in OULU_SPLIT_FOLDERS.values():
             (root / folder).mkdir(parents=True, exist_ok=True)
-            (root / DEPTH_FOLDER / folder).mkdir(parents=True, exist_ok=True)
+            (root / SYNTHETIC_DEPTH_DIR / folder).mkdir(parents=True, exist_ok=True)
         by_user: dict[tuple[int, int], list[VideoSpec]] = {}
         for spec in iter_specs(size):
             by_user.setdefault((spec.user, spec.session), []).append(spec)
-        chunks += [(DATASET_FOLDER, c) for c in by_user.values()]
+        chunks += [(OULU, c) for c in by_user.values()]
     from .layouts import plan, write_texts
 
     for name in names:
-        if name == DATASET_FOLDER:
+        if name == OULU:
             continue
         p = plan(size, name)
         (out / name).mkdir(parents=True, exist_ok=True)

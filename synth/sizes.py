@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocols.layouts import OULU_USERS as PUBLISHED_OULU_USERS
+
 #: Bump whenever the generated pixels, names or sidecars change: it is part of the cached root name.
 GENERATOR_VERSION = 4
 
@@ -45,8 +47,8 @@ def _counts(
     return tuple((name, LayoutCounts(subjects[name], full_grid)) for name in LAYOUT_DATASETS)
 
 
-#: OULU-NPU user ranges per split (first user, maximum count): train 1-20, dev 21-35, test 36-55.
-OULU_USERS = {"train": (1, 20), "dev": (21, 15), "test": (36, 20)}
+#: OULU-NPU users per split (first user, count), from the published ranges.
+OULU_USERS = {split: (lo, hi - lo + 1) for split, (lo, hi) in PUBLISHED_OULU_USERS.items()}
 ALL_PHONES = (1, 2, 3, 4, 5, 6)
 ALL_SESSIONS = (1, 2, 3)
 

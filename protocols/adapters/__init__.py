@@ -1,9 +1,10 @@
-"""Adapters of the eight datasets besides OULU-NPU (registered into ``protocols.datasets``).
+"""The dataset adapters, one module per dataset family: the one place that imports them all.
 
-Importing this package registers them; ``protocols.datasets`` imports it, so
-``load_manifest(name, root)`` works for every dataset of the data root.
+``protocols.datasets.DATASETS`` imports this package on its first lookup, so
+``load_manifest(name, root)`` works for every registered dataset. A new dataset is one module
+here (its adapter with ``@register_dataset``) plus its name in the import below.
 """
 
-from . import cim, masks, siw
+from . import cim, masks, oulu, siw
 
-__all__ = ["cim", "masks", "siw"]
+__all__ = ["cim", "masks", "oulu", "siw"]

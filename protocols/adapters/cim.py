@@ -45,18 +45,18 @@ import pandas as pd
 from protocols.datasets import (
     ANNOTATION_READERS,
     AnnotationError,
-    Box,
     DatasetLayoutError,
     listing,
-    read_oulu_eyes,
     register_dataset,
 )
+from protocols.layouts import CASIA_FILES, Box
 
 from .common import (
     check_subject_splits,
     check_top_level,
     layout_error,
     read_number_lines,
+    read_oulu_eyes,
     require_dir,
     require_videos,
     row,
@@ -71,16 +71,6 @@ from .common import (
 
 CASIA = "casia_mfsd"
 CASIA_SPLITS = {"train_release": ("train", 20, 0), "test_release": ("test", 30, 20)}
-#: File stem -> (PAI species = instrument, attack type, quality).
-CASIA_FILES = {
-    "1": ("live", "live", "low"), "2": ("live", "live", "normal"), "HR_1": ("live", "live", "high"),
-    "3": ("print_warped", "print", "low"), "4": ("print_warped", "print", "normal"),
-    "HR_2": ("print_warped", "print", "high"),
-    "5": ("print_cut", "print", "low"), "6": ("print_cut", "print", "normal"),
-    "HR_3": ("print_cut", "print", "high"),
-    "7": ("replay", "replay", "low"), "8": ("replay", "replay", "normal"),
-    "HR_4": ("replay", "replay", "high"),
-}  # fmt: skip
 _CASIA_VIDEO = re.compile(r"([1-8]|HR_[1-4])\.avi")
 _CASIA_RULE = "1.avi .. 8.avi or HR_1.avi .. HR_4.avi"
 _CASIA_LAYOUT = (

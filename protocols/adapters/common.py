@@ -16,19 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from protocols.datasets import (
-    SYNTHETIC_DEPTH_DIR,
-    AnnotationError,
-    Box,
-    DatasetLayoutError,
-    listing,
-)
+from protocols.datasets import AnnotationError, DatasetLayoutError, listing
+from protocols.layouts import SYNTHETIC_DEPTH_DIR, SYNTHETIC_FACES_DIR, Box, eyes_to_box
 from protocols.manifest import MANIFEST_COLUMNS, empty_manifest
 
-#: Synthetic face-annotation sidecars (``<dataset>/_synthetic_faces/<video path>.txt``, the OULU
-#: eye format ``frame,lx,ly,rx,ry``) for datasets whose real release ships no face annotation:
-#: the real data falls back to the Haar detector, which does not find the small procedural faces.
-SYNTHETIC_FACES_DIR = "_synthetic_faces"
 SIDECAR_DIRS = (SYNTHETIC_DEPTH_DIR, SYNTHETIC_FACES_DIR)
 
 
@@ -244,3 +235,50 @@ def corner_box(x1: float, y1: float, x2: float, y2: float) -> Box | None:
     if w <= 0 or h <= 0:
         return None
     return (round(x1), round(y1), round(w), round(h))
+
+
+def refuse_unexpected_folders(root: Path, dataset: str, expected: list[str]) -> None:
+    """A folder the layout does not have is an error naming it: a renamed split folder
+    (``test_files``) would otherwise silently drop its videos from every protocol."""
+    for path in sorted(root.iterdir()):
+        if path.is_dir() and not path.name.startswith(".") and path.name not in expected:
+            near = [e for e in expected if e.lower() == path.name.lower()]
+            hint = f" (did you mean {near[0]}/?)" if near else ""
+            raise DatasetLayoutError(
+                f"{path}: unexpected folder in {dataset}/{hint}; expected only "
+                + ", ".join(e + "/" for e in expected)
+            )
+
+
+def read_oulu_eyes(path: Path) -> dict[int, Box]:
+    """One line per frame ``frame,left_eye_x,left_eye_y,right_eye_x,right_eye_y``.
+
+    Blank lines are ignored; a frame whose two eyes coincide (no detection) gets no box.
+    """
+    boxes: dict[int, Box] = {}
+    seen: set[int] = set()
+    text = Path(path).read_text(errors="replace")
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        try:
+            if len(fields) != 5:
+                raise ValueError(f"{len(fields)} fields")
+            values = [float(f) for f in fields]
+            if not all(math.isfinite(v) for v in values) or values[0] != int(values[0]):
+                raise ValueError("not finite integers")
+        except ValueError:
+            raise AnnotationError(
+                f"{path}: line {lineno}: expected 5 comma-separated integers "
+                f"frame,left_eye_x,left_eye_y,right_eye_x,right_eye_y; got {line.strip()!r}"
+            ) from None
+        frame = int(values[0])
+        if frame < 0 or frame in seen:
+            problem = "negative frame index" if frame < 0 else f"frame {frame} appears twice"
+            raise AnnotationError(f"{path}: line {lineno}: {problem}")
+        seen.add(frame)
+        lx, ly, rx, ry = values[1:]
+        if (lx, ly) != (rx, ry):
+            boxes[frame] = eyes_to_box(lx, ly, rx, ry)
+    return boxes

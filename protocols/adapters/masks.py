@@ -37,15 +37,14 @@ import pandas as pd
 from protocols.datasets import (
     ANNOTATION_READERS,
     AnnotationError,
-    Box,
-    eyes_to_box,
-    read_oulu_eyes,
     register_dataset,
 )
+from protocols.layouts import SURF_DECORATIONS, Box, eyes_to_box
 
 from .common import (
     check_top_level,
     layout_error,
+    read_oulu_eyes,
     require_dir,
     require_videos,
     row,
@@ -152,7 +151,6 @@ def hkbu_mars(root: Path) -> pd.DataFrame:
 # CASIA-SURF 3DMask
 
 SURF = "casia_surf_3dmask"
-SURF_DECORATIONS = {1: "plain", 2: "wig_glasses", 3: "wig"}
 _SURF_LIVE = re.compile(r"(\d{3})_([1-6])\.mp4")
 _SURF_MASK = re.compile(r"(\d{3})_([1-3])_([1-6])\.mp4")
 _SURF_LIVE_RULE = "<Subject 001-048>_<Light 1-6>.mp4, e.g. 001_3.mp4"

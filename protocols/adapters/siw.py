@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from protocols.datasets import ANNOTATION_READERS, Box, register_dataset
+from protocols.datasets import ANNOTATION_READERS, register_dataset
+from protocols.layouts import SIWM_FOLDERS, Box
 
 from .common import (
     check_subject_splits,
@@ -122,25 +123,6 @@ ANNOTATION_READERS.register(SIW)(read_siw_face)
 # SiW-M
 
 SIWM = "siw_m"
-#: Release folder (relative to the dataset folder) -> (file prefix, species, attack type).
-SIWM_FOLDERS: dict[str, tuple[str, str, str]] = {
-    "Live": ("Live", "live", "live"),
-    "Spoof/Replay": ("Replay", "replay", "replay"),
-    "Spoof/Paper": ("Paper", "print", "print"),
-    "Spoof/Mask_HalfMask": ("Mask_Half", "mask_half", "mask"),
-    "Spoof/Silicone": ("Mask_Silicone", "mask_silicone", "mask"),
-    "Spoof/Mask_TransparentMask": ("Mask_Trans", "mask_transparent", "mask"),
-    "Spoof/Mask_PaperMask": ("Mask_Paper", "mask_paper", "mask"),
-    "Spoof/Mannequin": ("Mask_Mann", "mask_mannequin", "mask"),
-    "Spoof/Makeup_Obfuscation": ("Makeup_Ob", "makeup_obfuscation", "makeup"),
-    "Spoof/Makeup_Impersonation": ("Makeup_Im", "makeup_impersonation", "makeup"),
-    "Spoof/Makeup_Cosmetic": ("Makeup_Co", "makeup_cosmetic", "makeup"),
-    "Spoof/Partial_FunnyeyeGlasses": ("Partial_Funnyeye", "partial_funny_eye", "partial"),
-    "Spoof/Partial_PaperGlasses": ("Partial_Paperglass", "partial_paper_glasses", "partial"),
-    "Spoof/Partial_Eye": ("Partial_Eye", "partial_paper", "partial"),
-    "Spoof/Partial_Mouth": ("Partial_Mouth", "partial_paper", "partial"),
-}
-SIWM_SPECIES = tuple(dict.fromkeys(v[1] for v in SIWM_FOLDERS.values()))
 #: Type folders holding one instrument of a PAI shared with another folder (default: the PAI).
 SIWM_INSTRUMENTS = {
     "Spoof/Partial_Eye": "partial_paper_eye",

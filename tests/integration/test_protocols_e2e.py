@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from protocols.cross import SIWM_TYPES
+from protocols.layouts import SIWM_TYPES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 runner = CliRunner()

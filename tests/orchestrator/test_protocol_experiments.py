@@ -13,7 +13,7 @@ from orchestrator.protocol_experiments import PROTOCOL_EXPERIMENTS, resolve_netw
 from orchestrator.protocol_report import protocol_table
 from orchestrator.report import experiment_report, render
 from orchestrator.specs import SpecError, apply_overrides
-from protocols.cross import SIWM_TYPES
+from protocols.layouts import SIWM_TYPES
 from protocols.protocols import PROTOCOLS
 from search_spaces.genotypes import sample_genotype
 from search_spaces.spaces import make_space

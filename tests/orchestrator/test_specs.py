@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.registry import Registry
 from orchestrator.experiments import EXPERIMENTS, resolve_experiment
 from orchestrator.jobs import expand_jobs
-from core.registry import Registry
 from orchestrator.specs import PRESETS, SpecError, apply_overrides, load_spec_file, with_preset
 
 

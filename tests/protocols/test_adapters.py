@@ -15,10 +15,10 @@ from protocols.datasets import (
     DATASETS,
     AnnotationError,
     DatasetLayoutError,
-    eyes_to_box,
     load_manifest,
     read_face_boxes,
 )
+from protocols.layouts import eyes_to_box
 from synth import generate
 from synth.clips import render_clip
 from synth.files import write_hdf5

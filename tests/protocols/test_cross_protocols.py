@@ -7,8 +7,9 @@ import itertools
 import pandas as pd
 import pytest
 
-from protocols.cross import CDCT_TARGETS, CIM_TYPES, OCIM, SIWM_TYPES, hold_out
+from protocols.cross import CDCT_TARGETS, CIM_TYPES, OCIM, hold_out
 from protocols.datasets import DatasetLayoutError
+from protocols.layouts import SIWM_TYPES
 from protocols.manifest import MANIFEST_COLUMNS, validate_manifest
 from protocols.protocols import PROTOCOLS
 

@@ -15,10 +15,10 @@ from protocols.datasets import (
     DATASETS,
     AnnotationError,
     DatasetLayoutError,
-    eyes_to_box,
     load_manifest,
     read_face_boxes,
 )
+from protocols.layouts import eyes_to_box
 from protocols.manifest import MANIFEST_COLUMNS, ManifestError, empty_manifest, validate_manifest
 from protocols.protocols import PROTOCOLS, Fold, protocol_summary
 
