@@ -169,7 +169,7 @@ def run(
     a problem is one line naming the field or file (exit code 2).
     """
     from orchestrator.experiments import resolve_experiment
-    from orchestrator.protocol_experiments import resolve_network
+    from orchestrator.genotype_ref import resolve_network
     from orchestrator.runner import run_experiment
     from orchestrator.settings import (
         SettingsError,

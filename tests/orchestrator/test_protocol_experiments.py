@@ -8,8 +8,9 @@ import mlflow
 import pandas as pd
 import pytest
 
+from orchestrator.catalog.fanouts import PROTOCOL_EXPERIMENTS
 from orchestrator.experiments import EXPERIMENTS, resolve_experiment
-from orchestrator.protocol_experiments import PROTOCOL_EXPERIMENTS, resolve_network
+from orchestrator.genotype_ref import resolve_network
 from orchestrator.protocol_report import protocol_table
 from orchestrator.report import experiment_report, render
 from orchestrator.specs import SpecError, apply_overrides

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.experiments import resolve_experiment
-from orchestrator.protocol_experiments import resolve_network
+from orchestrator.genotype_ref import resolve_network
 from orchestrator.specs import apply_overrides
 from search_spaces.genotypes import sample_genotype
 from search_spaces.spaces import make_space
