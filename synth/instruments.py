@@ -8,18 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from .attacks import FACE_SCALE, face_tpu
-from .faces import SKIN_SHININESS, FaceModel, micro_motion, render_subject
+from .faces import SKIN_SHININESS, FaceModel, Light, micro_motion, render_subject
 from .makeup import MAKEUP, makeup_model
 from .masks import MASKS, mask_model
 from .partial import PARTIAL, piece_model
+from .render import VideoSpec
+from .sizes import SynthSize
 
-if TYPE_CHECKING:
-    from .clips import Context
+
+class Context(Protocol):
+    """What a worn-instrument renderer reads of its clip's context (``clips.Context``)."""
+
+    seed: int
+    video: VideoSpec
+    size: SynthSize
+    rng: np.random.Generator
+    light: Light
+    background: np.ndarray
+    target: tuple[float, float]
+    scale: float
+
 
 Parts = tuple[list[np.ndarray], list[np.ndarray] | None, list[np.ndarray]]
 

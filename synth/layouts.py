@@ -3,7 +3,7 @@
 A layout is a *plan*: a pure function of the size that lists every video to write (its path in
 the dataset's layout, the :class:`~synth.clips.ClipSpec` it renders and its annotation
 file) plus any small text files the layout needs (e.g. MSU-MFSD's split lists). Plans are
-registered by dataset folder in ``LAYOUTS``; ``write_job`` renders one video with ``render_clip``
+registered by dataset folder in ``plans.LAYOUTS`` from ``layouts_*.py``; ``write_job`` renders one video with ``render_clip``
 and writes it (OpenCV: MJPG in .avi and .mov, mp4v in .mp4; HDF5 for 3DMAD), its annotation in the
 dataset's own format and a synthetic depth sidecar ``<dataset>/_synthetic_depth/<path>.npz``
 (uint8 (T, H, W), zeros for attacks), which no real dataset has. Where the real layout ships no
@@ -16,66 +16,20 @@ real layout are confirmed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from core.registry import Registry
 from protocols.layouts import SYNTHETIC_DEPTH_DIR, SYNTHETIC_FACES_DIR, eyes_to_box
 
-from .clips import ClipSpec, render_clip
+from . import layouts_cim, layouts_masks, layouts_siw
+from .clips import render_clip
 from .files import eye_lines, write_depth, write_hdf5, write_text, write_video
-from .sizes import LAYOUT_DATASETS, LayoutCounts, SynthSize
+from .plans import LAYOUTS, Job, Plan
+from .sizes import LAYOUT_DATASETS, SynthSize
 
-#: Annotation formats: SiW ``.face`` (per frame ``x1 y1 x2 y2``), Replay-Attack ``.face``
-#: (per frame ``frame x y w h``); 3DMAD keeps its eyes inside the HDF5 file.
-ANNOTATION_FORMATS = ("", "siw_face", "replay_face")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One video of a layout: ``rel`` (and ``annotation_rel``) are relative to the dataset folder."""
-
-    folder: str
-    rel: str
-    clip: ClipSpec
-    annotation: str = ""
-    annotation_rel: str = ""
-
-    def __post_init__(self) -> None:
-        if self.annotation not in ANNOTATION_FORMATS:
-            raise ValueError(f"unknown annotation format {self.annotation!r}")
-        if bool(self.annotation) != bool(self.annotation_rel):
-            raise ValueError(f"{self.rel}: annotation format and path go together")
-
-
-@dataclass
-class Plan:
-    """Everything one layout writes: videos and small text files (relative path -> text)."""
-
-    jobs: list[Job] = field(default_factory=list)
-    texts: dict[str, str] = field(default_factory=dict)
-
-
-PlanFn = Callable[[LayoutCounts], Plan]
-LAYOUTS: Registry[PlanFn] = Registry(
-    "synthetic layout",
-    "Plans ``(counts: LayoutCounts) -> Plan`` by dataset folder: every video path in the "
-    "dataset's own layout with its ClipSpec and annotation; a pure function of the counts.",
-)
-
-
-def capped(counts: LayoutCounts, available: int) -> int:
-    """Subjects to write: the requested count (None = all) capped by what the dataset has."""
-    return available if counts.subjects is None else min(counts.subjects, available)
-
-
-def pick(options: list, index: int, full: bool) -> list:
-    """All options on a full grid, else the ``index``-th one (cycled): one cell per subject."""
-    return list(options) if full else [options[index % len(options)]]
-
+#: The modules holding the per-dataset plans (imported above: this is the one place).
+PLAN_MODULES = (layouts_cim, layouts_masks, layouts_siw)
 
 def plan(size: SynthSize, dataset: str) -> Plan:
     """The plan of one non-OULU dataset at ``size``."""
@@ -128,14 +82,6 @@ def write_texts(out: Path, folder: str, texts: dict[str, str], atomic: bool = Tr
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text(path, text, atomic)
 
-
-def _register_all() -> None:
-    """The per-dataset plans live in layouts_*.py; importing them registers them."""
-    from . import layouts_cim, layouts_masks, layouts_siw  # noqa: F401
-
-    missing = [d for d in LAYOUT_DATASETS if d not in LAYOUTS]
-    if missing:  # pragma: no cover - a layout module that forgot to register
-        raise RuntimeError(f"synthetic layouts not registered: {missing}")
-
-
-_register_all()
+_missing = [d for d in LAYOUT_DATASETS if d not in LAYOUTS]
+if _missing:  # pragma: no cover - a layout module that forgot to register
+    raise RuntimeError(f"synthetic layouts not registered: {_missing}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from protocols.layouts import CASIA_FILES
 
 from .clips import ClipSpec
-from .layouts import LAYOUTS, Job, Plan, capped, pick
+from .plans import LAYOUTS, Job, Plan, capped, pick
 from .sizes import LayoutCounts
 
 # ---------------------------------------------------------------------------------------------

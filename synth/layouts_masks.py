@@ -10,7 +10,7 @@ from __future__ import annotations
 from protocols.layouts import SURF_DECORATIONS
 
 from .clips import ClipSpec
-from .layouts import LAYOUTS, Job, Plan, capped, pick
+from .plans import LAYOUTS, Job, Plan, capped, pick
 from .sizes import LayoutCounts
 
 MAD_SUBJECTS = 17

@@ -5,7 +5,7 @@ from __future__ import annotations
 from protocols.layouts import SIWM_FOLDERS
 
 from .clips import ClipSpec
-from .layouts import LAYOUTS, Job, Plan, capped, pick
+from .plans import LAYOUTS, Job, Plan, capped, pick
 from .sizes import LayoutCounts
 
 #: SiW's published subjects per split; our synthetic ids: train 1-90, test 91-165.

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from protocols.datasets import load_manifest
 from synth import SYNTH_SIZES, generate
 from synth.files import write_video
-from synth.layouts import LAYOUTS, annotation_text, plan
+from synth.layouts import annotation_text, plan
+from synth.plans import LAYOUTS
 from synth.sizes import LAYOUT_DATASETS, LayoutCounts, SynthSize
 from workloads.frames import read_frames
 
