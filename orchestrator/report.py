@@ -8,25 +8,21 @@ for ``orchestrate run`` alone.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from orchestrator.report_stats import RunStats, ScoreSource, cell_text, delta_text  # noqa: E402
-from orchestrator.uncertainty import Interval  # noqa: E402
-from protocols.metrics import summarize  # noqa: E402
+from orchestrator.protocol_report import policy_note, protocol_table
+from orchestrator.report_figures import SYMBOLS, ablation_figure, ri_figure
+from orchestrator.report_stats import RunStats, ScoreSource, cell_text, delta_text
+from orchestrator.uncertainty import Interval
+from protocols.metrics import summarize
 
 FORMATS = ("md", "csv", "latex")
 ABLATION_METRICS = ("apcer", "bpcer", "acer")
-SYMBOLS = {"theta": "θ", "gamma": "γ"}
 MAX_DESCRIPTION = 4900  # the tracker cuts tags at 5000 characters
 
 
@@ -146,9 +142,15 @@ def relative_improvement(error_nas: float, error_random: float) -> float:
     return 100.0 * (error_random - error_nas) / error_random
 
 
-def ri_table(children: pd.DataFrame, order: list, stats: RunStats | None = None) -> pd.DataFrame:
+def ri_table(
+    children: pd.DataFrame,
+    order: list,
+    workloads: tuple[str, str],
+    stats: RunStats | None = None,
+) -> pd.DataFrame:
     """Per space: the NAS trials' ACER, the random samples' ACER (mean ± std [CI]) and RI with
-    its interval (NAS seeds and random samples resampled, test subjects shared)."""
+    its interval (NAS seeds and random samples resampled, test subjects shared). ``workloads``:
+    the spec's search workload and its sampling workload (run tag ``workload``)."""
     need = {"params.variant", "tags.workload", "metrics.test_acer"}
     if children.empty or not need <= set(children.columns):
         return pd.DataFrame()
@@ -157,8 +159,8 @@ def ri_table(children: pd.DataFrame, order: list, stats: RunStats | None = None)
     rows = []
     for space in order:
         mine = ok[ok["params.variant"] == space]
-        nas_runs = mine[mine["tags.workload"] == "nas_search"]
-        rnd_runs = mine[mine["tags.workload"] == "random_sample"]
+        nas_runs = mine[mine["tags.workload"] == workloads[0]]
+        rnd_runs = mine[mine["tags.workload"] == workloads[1]]
         nas, rnd = _values(nas_runs, "acer"), _values(rnd_runs, "acer")
         if not nas and not rnd:
             continue
@@ -191,80 +193,6 @@ def ri_table(children: pd.DataFrame, order: list, stats: RunStats | None = None)
         )
     table = pd.DataFrame(rows)
     return table if stats.enabled or table.empty else table.drop(columns="test units")
-
-
-def _yerr(table: pd.DataFrame, mean: str, lo: str, hi: str, std: str | None = None):
-    """Asymmetric error bars (percent) from the intervals; std where a row has none."""
-    m = 100 * table[mean]
-    fallback = 100 * table[std].fillna(0) if std else 0 * m
-    below = (m - 100 * table[lo]).where(table[lo].notna(), fallback)
-    above = (100 * table[hi] - m).where(table[hi].notna(), fallback)
-    return [below.clip(lower=0).fillna(0), above.clip(lower=0).fillna(0)]
-
-
-def ri_figure(table: pd.DataFrame, title: str) -> bytes:
-    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
-    x = range(len(table))
-    ax.bar(
-        [i - 0.2 for i in x],
-        100 * table["_nas"],
-        width=0.4,
-        yerr=_yerr(table, "_nas", "_nas_lo", "_nas_hi"),
-        capsize=3,
-        label="NAS",
-    )
-    ax.bar(
-        [i + 0.2 for i in x],
-        100 * table["_rnd"],
-        width=0.4,
-        yerr=_yerr(table, "_rnd", "_rnd_lo", "_rnd_hi", "_rnd_std"),
-        capsize=3,
-        label="random sampling",
-    )
-    for i, ri in zip(x, table["RI (%)"], strict=True):
-        ax.annotate(
-            f"RI {ri.removesuffix(' *')}%",
-            (i, 0),
-            xytext=(0, 3),
-            textcoords="offset points",
-            ha="center",
-            fontsize=7,
-        )
-    ax.set_xticks(list(x), table["space"])
-    ax.set_ylabel("ACER (%), bars: 95 % CI")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def ablation_figure(table: pd.DataFrame, param: str, title: str) -> bytes:
-    """Error vs the swept parameter: ACER with its interval as a band, APCER/BPCER as bars."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
-    x = table[param].astype(float)
-    for metric, style in (("acer", "o-"), ("apcer", "s--"), ("bpcer", "^--")):
-        mean = 100 * table[f"_{metric}_mean"]
-        yerr = _yerr(table, f"_{metric}_mean", f"_{metric}_lo", f"_{metric}_hi", f"_{metric}_std")
-        alpha = 1.0 if metric == "acer" else 0.5
-        if metric == "acer":
-            ax.fill_between(x, mean - yerr[0], mean + yerr[1], alpha=0.2, label="ACER 95 % CI")
-            ax.plot(x, mean, style, label="ACER")
-        else:
-            ax.errorbar(x, mean, yerr=yerr, fmt=style, capsize=3, label=metric.upper(), alpha=alpha)
-    ax.set_xlabel(SYMBOLS.get(param, param))
-    ax.set_ylabel("error (%), 95 % CI")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _png(fig)
 
 
 def public(table: pd.DataFrame) -> pd.DataFrame:
@@ -314,6 +242,73 @@ def render_report(report: Report, fmt: str) -> str:
     return f"{text}\n\n{report.note}"
 
 
+def _scope(stats: RunStats) -> str:
+    """How many seeds and test subjects stand behind the table ("" without scores)."""
+    return f"n = {stats.scope()}" if stats.scope() else ""
+
+
+@dataclass
+class _Built:
+    """What a report kind builds from the runs (``head``: the title before the scope)."""
+
+    table: pd.DataFrame
+    head: str
+    figure: bytes | None = None
+    figure_name: str | None = None
+    comparison: str | None = None
+    spread: str = "seeds"
+
+
+def _ablation(spec: dict, children: pd.DataFrame, stats: RunStats, head: str) -> _Built | None:
+    grid = spec.get("grid", {})
+    if not grid:
+        return None
+    param = next(iter(grid))
+    table = summary_table(children, param, stats=stats)
+    figure = None if table.empty else ablation_figure(table, param, f"{head}\n{_scope(stats)}")
+    return _Built(table, head, figure, f"acer_vs_{param}.png")
+
+
+def _variants(spec: dict, children: pd.DataFrame, stats: RunStats, head: str) -> _Built | None:
+    order = spec.get("grid", {}).get("variant")
+    if order is None:
+        return None
+    return _Built(summary_table(children, "variant", list(order), False, stats), head)
+
+
+def _ri(spec: dict, children: pd.DataFrame, stats: RunStats, head: str) -> _Built | None:
+    order = spec.get("grid", {}).get("variant")
+    sampling = spec.get("sampling") or {}
+    if order is None:
+        return None
+    workloads = (spec.get("workload", ""), sampling.get("workload", ""))
+    table = ri_table(children, list(order), workloads, stats)
+    head = f"{spec.get('name', '')}: NAS vs random sampling, {spec.get('preset', '')} preset"
+    figure = None if table.empty else ri_figure(table, f"{head}\n{_scope(stats)}")
+    comparison = (
+        "RI = 100 (E_random - E_NAS) / E_random: NAS seeds and random samples resampled"
+        " independently, the test subjects shared; * = interval excludes 0."
+        " ACER random: mean ± std over the samples."
+    )
+    return _Built(table, head, figure, "ri.png", comparison)
+
+
+def _protocol(spec: dict, children: pd.DataFrame, stats: RunStats, head: str) -> _Built | None:
+    networks = list(spec.get("grid", {}).get("network", []))
+    table = protocol_table(spec["protocol"], children, stats, networks)
+    spread = "the finished trials (Avg./mean: over folds)"
+    return _Built(table, f"{head}; {policy_note(children)}", spread=spread)
+
+
+#: Report kinds (``ExperimentSpec.report``) -> the builder of their table and figure.
+REPORT_KINDS: dict[str, Callable[[dict, pd.DataFrame, RunStats, str], _Built | None]] = {
+    "ablation": _ablation,
+    "variants": _variants,
+    "ri": _ri,
+    "protocol": _protocol,
+}
+
+
 def experiment_report(
     name: str,
     parents: pd.DataFrame,
@@ -327,47 +322,19 @@ def experiment_report(
     ``scores`` reads a child run's per-video scores; without it cells carry no intervals.
     ``spec_of`` reads a parent run's full spec (see ``latest_spec``)."""
     spec = latest_spec(parents, spec_of)
-    if spec is None or children.empty:
+    if spec is None or children.empty or spec.get("report") not in REPORT_KINDS:
         return None
     if "tags.preset" in children:  # a store may hold several presets: report the latest one
         children = children[children["tags.preset"] == spec.get("preset")]
     stats = RunStats(scores, n_resamples)
-    kind, grid = spec.get("report"), spec.get("grid", {})
     head = f"{name}: {spec.get('protocol', '')}, {spec.get('preset', '')} preset"
-    figure, figure_name, comparison = None, None, None
-    if kind == "ri" and "variant" in grid:
-        table = ri_table(children, list(grid["variant"]), stats)
-        head = f"{name}: NAS vs random sampling, {spec.get('preset', '')} preset"
-        comparison = (
-            "RI = 100 (E_random - E_NAS) / E_random: NAS seeds and random samples resampled"
-            " independently, the test subjects shared; * = interval excludes 0."
-            " ACER random: mean ± std over the samples."
-        )
-    elif kind == "variants" and "variant" in grid:
-        table = summary_table(children, "variant", list(grid["variant"]), False, stats)
-    elif kind == "protocol":
-        from orchestrator.protocol_report import policy_note, protocol_table
-
-        table = protocol_table(spec["protocol"], children, stats, list(grid.get("network", [])))
-        head = f"{head}; {policy_note(children)}"
-    elif kind == "ablation" and grid:
-        param = next(iter(grid))
-        table = summary_table(children, param, stats=stats)
-        figure_name = f"acer_vs_{param}.png"
-    else:
+    built = REPORT_KINDS[spec["report"]]({**spec, "name": name}, children, stats, head)
+    if built is None or built.table.empty:
         return None
-    if table.empty:
-        return None
-    reference = table.attrs.get("reference")
-    scope = f"n = {stats.scope()}" if stats.scope() else ""
-    title = f"{head}; {scope}" if scope else head
-    if figure_name:
-        figure = ablation_figure(table, next(iter(grid)), f"{head}\n{scope}")
-    elif kind == "ri":
-        figure, figure_name = ri_figure(table, f"{head}\n{scope}"), "ri.png"
-    spread = "the finished trials (Avg./mean: over folds)" if kind == "protocol" else "seeds"
-    note = stats.note(reference, spread, comparison)
-    return Report(name, title, table, figure, figure_name, note, stats.frame())
+    scope = _scope(stats)
+    title = f"{built.head}; {scope}" if scope else built.head
+    note = stats.note(built.table.attrs.get("reference"), built.spread, built.comparison)
+    return Report(name, title, built.table, built.figure, built.figure_name, note, stats.frame())
 
 
 def write_report(report: Report, fmt: str, out: Path) -> list[Path]:

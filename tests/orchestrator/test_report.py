@@ -216,7 +216,7 @@ def test_variants_compare_with_the_first_variant() -> None:
 
 def test_ri_table_has_ri_with_its_interval() -> None:
     spec = {"protocol": "oulu_npu_p1", "grid": {"variant": ["CD-FAS"]}, "report": "ri"}
-    spec["preset"] = "quick"
+    spec |= {"preset": "quick", "workload": "nas_search", "sampling": {"workload": "random_sample"}}
     parents = pd.DataFrame([{"run_id": "p", "start_time": 1, "params.spec": json.dumps(spec)}])
     rows = []
     for s in range(2):
