@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+from orchestrator.cli_common import (
+    DataRoot,
+    TrackingUri,
+    console,
+    err,
+    fail,
+    json_safe,
+    one_line,
+)
+from orchestrator.cli_data import data_app, protocols_app
 
 
 class _Commands(TyperGroup):
@@ -41,58 +47,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-protocols_app = typer.Typer(help="Testing protocols and their folds.", no_args_is_help=True)
-data_app = typer.Typer(help="The embedded synthetic FAS benchmark.", no_args_is_help=True)
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(data_app, name="data")
-
-TrackingUri = Annotated[
-    Optional[str],  # noqa: UP045 - typer reads the annotation at runtime
-    typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlruns SQLite)"),
-]
-DataRoot = Annotated[
-    Optional[Path],  # noqa: UP045
-    typer.Option(
-        help="Folder with one sub-folder per dataset (default: $FAS_DATA_ROOT, else synthetic)"
-    ),
-]
-
 
 #: Exit codes of ``run`` besides 0, 1 (a trial failed) and 2 (bad input): another live driver
 #: runs the experiment (EX_TEMPFAIL: try again later); interrupted by Ctrl-C (128 + SIGINT).
 EXIT_BUSY, EXIT_INTERRUPTED = 75, 130
-
-
-def _fail(message: str, code: int = 2) -> None:
-    from rich.markup import escape
-
-    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def one_line(exc: BaseException) -> str:
-    """An error as the one line a user reads: its message, never a remote traceback (a Ray task
-    error keeps the cause's message; ``-v`` shows the traceback)."""
-    cause = getattr(exc, "cause", None)
-    text = str(cause if isinstance(cause, BaseException) else exc)
-    return " ".join(text.split()) or type(exc).__name__
-
-
-def json_safe(value):
-    """Plain JSON: numpy scalars as numbers, NaN and infinities as null (JSON has neither)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (bool, str)) or value is None:
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(number):
-        return None
-    return int(value) if isinstance(value, numbers.Integral) else number
 
 
 def _trackers(uri: str, names: list[str]):
@@ -104,7 +64,7 @@ def _trackers(uri: str, names: list[str]):
     for name in names or stored_experiments(uri):
         tracker = Tracker(uri, name, create=False)
         if tracker.experiment_id is None:
-            _fail(f"MLflow at {uri} has no experiment {name!r}")
+            fail(f"MLflow at {uri} has no experiment {name!r}")
         yield name, tracker
 
 
@@ -212,10 +172,10 @@ def run(
     ) as exc:
         if verbose:
             err.print_exception()
-        _fail(one_line(exc))
+        fail(one_line(exc))
         return
     except DriverBusy as exc:
-        _fail(str(exc), EXIT_BUSY)
+        fail(str(exc), EXIT_BUSY)
         return
     except KeyboardInterrupt:
         err.print(
@@ -249,7 +209,7 @@ def report(
     from orchestrator.tracking import genotype_figures, resolve_tracking_uri
 
     if fmt not in FORMATS:
-        _fail(f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}")
+        fail(f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}")
     uri = resolve_tracking_uri(tracking_uri, read_only=True)
     shown = 0
     for name, tracker in _trackers(uri, experiment):
@@ -325,13 +285,13 @@ def score(
         try:
             policy = float(policy)
         except ValueError:
-            _fail(f"--threshold {threshold!r}: expected dev_eer, test_eer or a number")
+            fail(f"--threshold {threshold!r}: expected dev_eer, test_eer or a number")
         if not math.isfinite(float(policy)):
-            _fail(f"--threshold {threshold!r}: expected dev_eer, test_eer or a finite number")
+            fail(f"--threshold {threshold!r}: expected dev_eer, test_eer or a finite number")
     try:
         m = compute_metrics(load_scores(test), load_scores(dev) if dev else None, threshold=policy)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if as_json:
         sys.stdout.write(json.dumps(json_safe(m), allow_nan=False) + "\n")
@@ -344,89 +304,6 @@ def score(
     for pai, value in sorted(m["apcer_per_pai"].items()):
         table.add_row(f"APCER {pai}", f"{100 * value:.2f}%")
     console.print(table)
-
-
-@protocols_app.command("list")
-def protocols_list() -> None:
-    """The registered protocols."""
-    from protocols.protocols import PROTOCOLS
-
-    table = Table("protocol", "datasets", "what")
-    for name in PROTOCOLS:
-        p = PROTOCOLS.get(name)
-        table.add_row(name, ", ".join(p.datasets), getattr(p, "description", ""))
-    console.print(table)
-
-
-@protocols_app.command("show")
-def protocols_show(
-    name: str,
-    data_root: DataRoot = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-) -> None:
-    """A protocol's folds with live/attack counts per split."""
-    from orchestrator.settings import resolve_data_root
-    from protocols.datasets import DatasetLayoutError
-    from protocols.protocols import PROTOCOLS, protocol_summary
-
-    try:
-        protocol = PROTOCOLS.get(name)
-        root = resolve_data_root(data_root, "smoke", None if as_json else console)
-        summary = protocol_summary(protocol.folds(root))
-    except KeyError as exc:
-        _fail(str(exc.args[0]))
-        return
-    except (DatasetLayoutError, FileNotFoundError) as exc:
-        _fail(str(exc))
-        return
-    if as_json:
-        sys.stdout.write(json.dumps(summary) + "\n")
-        return
-    table = Table("fold", *[f"{s} live/attack" for s in ("train", "dev", "test")])
-    for fold in summary:
-        cells = [
-            f"{fold['splits'][s]['live']}/{fold['splits'][s]['attack']}"
-            for s in ("train", "dev", "test")
-        ]
-        table.add_row(fold["fold"], *cells)
-    console.print(table)
-
-
-@data_app.command("synth")
-def data_synth(
-    out: Annotated[Path, typer.Option(help="Output folder (the data root)")],
-    size: Annotated[str, typer.Option(help="smoke | quick | paper")] = "smoke",
-    seed: Annotated[int, typer.Option(help="Generator seed")] = 0,
-    datasets: Annotated[
-        str,
-        typer.Option(
-            help="Comma list of dataset folders to write, e.g. oulu_npu,siw (default: all)"
-        ),
-    ] = "",
-) -> None:
-    """Write the synthetic benchmark in the real datasets' layouts."""
-    from rich.progress import Progress
-
-    from synth import SYNTH_SIZES, generate
-    from synth.oulu import select_datasets
-
-    if size not in SYNTH_SIZES:
-        _fail(f"unknown size {size!r}; valid: {', '.join(SYNTH_SIZES)}")
-    chosen = [d.strip() for d in datasets.split(",") if d.strip()] or None
-    try:
-        select_datasets(SYNTH_SIZES[size], chosen)
-    except ValueError as e:
-        _fail(str(e))
-    with Progress(console=console) as progress:
-        task = progress.add_task(f"synthesizing ({size})", total=None)
-        generate(
-            out,
-            size=size,
-            seed=seed,
-            progress=lambda d, t: progress.update(task, completed=d, total=t),
-            datasets=chosen,
-        )
-    console.print(f"written: {out}")
 
 
 @app.command()

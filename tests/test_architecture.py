@@ -20,7 +20,7 @@ EXPERIMENT_MODULES = ("orchestrator.specs", "orchestrator.experiments", "orchest
 #: The synthetic generator imports only the leaves and the datasets' layout constants, and only
 #: the settings and the CLI (and validation, which names its sizes) import it.
 SYNTH_MAY_IMPORT = ("core", "protocols.layouts", "synth")
-SYNTH_IMPORTERS = ("orchestrator.settings", "orchestrator.cli", "orchestrator.validation")
+SYNTH_IMPORTERS = ("orchestrator.settings", "orchestrator.cli_data", "orchestrator.validation")
 MAX_LINES = 400
 
 

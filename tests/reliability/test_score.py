@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli import app, json_safe
+from orchestrator.cli import app
+from orchestrator.cli_common import json_safe
 
 runner = CliRunner()
 
