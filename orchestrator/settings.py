@@ -64,7 +64,8 @@ def cache_home() -> Path:
 
 
 def resolve_cache_root(value: Path | None = None) -> Path:
-    """``--cache-root``, else ``FAS_CACHE_ROOT``, else ``~/.cache/fas-orchestrator/frames``.
+    """``--cache-root``, else ``FAS_CACHE_ROOT``, else ``$FAS_HOME/frames`` (``FAS_HOME``: default
+    ``~/.cache/fas-orchestrator``).
 
     On a cluster this must be shared storage (NFS) so every node reads one preprocessed copy.
     """
@@ -91,7 +92,7 @@ def resolve_data_root(
 
     if console is not None:
         console.print(f"data: embedded synthetic benchmark (size {size!r}; generated on first use)")
-    return ensure_root(size, base=cache_home() / "data", datasets=datasets).resolve()
+    return ensure_root(size, 0, cache_home() / "data", datasets).resolve()
 
 
 def protocol_folders(protocol: str) -> list[str]:

@@ -49,7 +49,6 @@ ANNOTATION_READERS: Registry[AnnotationReader] = Registry(
 )
 
 
-
 class DatasetLayoutError(ValueError):
     """A dataset folder that does not match its published layout; says what was expected/found."""
 
@@ -101,8 +100,6 @@ def load_manifest(dataset: str, data_root: Path | str) -> pd.DataFrame:
             + f"; the data root holds: {listing(data_root)}"
         )
     return validate_manifest(entry.adapter(root))
-
-
 
 
 def read_face_boxes(dataset: str, annotation_path: str | Path) -> dict[int, Box]:

@@ -35,6 +35,7 @@ from search_spaces.ops import (
     FactorizedReduce,
     ReLUConvBN,
     SpatialAttention,
+    conv_bn_relu,
 )
 from search_spaces.spaces import SearchSpace, build_op
 
@@ -49,14 +50,6 @@ __all__ = [
 ]
 
 ATTENTION_KERNELS = (7, 5, 3)
-
-
-def _conv_bn_relu(c_in: int, c_out: int, theta: float) -> list[nn.Module]:
-    return [
-        CentralDifferenceConv2d(c_in, c_out, 3, padding=1, bias=False, theta=theta),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=False),
-    ]
 
 
 def make_head(
@@ -79,7 +72,7 @@ def make_head(
         )
     layers: list[nn.Module] = [] if widths else [nn.ReLU(inplace=False)]
     for w in widths:
-        layers += _conv_bn_relu(c_in, w, theta)
+        layers += conv_bn_relu(c_in, w, theta, inplace=False)
         c_in = w
     layers += [CentralDifferenceConv2d(c_in, 1, 3, padding=1, bias=False, theta=theta)]
     if depth:
@@ -158,7 +151,7 @@ class LevelNetwork(nn.Module):
         super().__init__()
         self.space = space
         theta = space.theta if space.op_space == "cd" else 0.0
-        self.stem = nn.Sequential(*_conv_bn_relu(3, C, theta))
+        self.stem = nn.Sequential(*conv_bn_relu(3, C, theta, inplace=False))
         self.cells = nn.ModuleList(make_cell(t, C) for t in space.cell_types)
         self.pools = nn.ModuleList(self._pool(space) for _ in space.cell_types)
         self.attention = (

@@ -16,7 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.registry import Registry
-from search_spaces.ops import CentralDifferenceConv2d, CentralDifferencePool2d, SpatialAttention
+from search_spaces.ops import (
+    CentralDifferenceConv2d,
+    CentralDifferencePool2d,
+    SpatialAttention,
+    conv_bn_relu,
+)
 
 __all__ = ["NETWORKS", "DepthMapNet", "count_parameters", "scale_channels"]
 
@@ -48,14 +53,6 @@ CDCN_PP_BLOCKS: tuple[tuple[int, ...], ...] = (
 def scale_channels(c: int, width: float) -> int:
     """Channel count under a width multiplier (rounded, at least 4)."""
     return max(4, round(c * width))
-
-
-def _conv_bn_relu(c_in: int, c_out: int, theta: float) -> list[nn.Module]:
-    return [
-        CentralDifferenceConv2d(c_in, c_out, 3, padding=1, bias=False, theta=theta),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    ]
 
 
 class DepthMapNet(nn.Module):
@@ -90,13 +87,13 @@ class DepthMapNet(nn.Module):
         self.theta = theta
         self.input_size = input_size  # nominal; forward derives the map size from the input
         c = scale_channels(stem, width)
-        self.stem = nn.Sequential(*_conv_bn_relu(3, c, theta))
+        self.stem = nn.Sequential(*conv_bn_relu(3, c, theta))
         self.blocks = nn.ModuleList()
         for spec in blocks:
             layers: list[nn.Module] = []
             for c_out in spec:
                 c_out = scale_channels(c_out, width)
-                layers += _conv_bn_relu(c, c_out, theta)
+                layers += conv_bn_relu(c, c_out, theta)
                 c = c_out
             layers.append(pool())
             self.blocks.append(nn.Sequential(*layers))
@@ -109,7 +106,7 @@ class DepthMapNet(nn.Module):
         head_layers: list[nn.Module] = []
         for c_out in head:
             c_out = scale_channels(c_out, width)
-            head_layers += _conv_bn_relu(c, c_out, theta)
+            head_layers += conv_bn_relu(c, c_out, theta)
             c = c_out
         head_layers.append(CentralDifferenceConv2d(c, 1, 3, padding=1, bias=False, theta=theta))
         if depth_head:

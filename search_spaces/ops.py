@@ -344,3 +344,12 @@ def make_op(name: str, c: int, stride: int, affine: bool = True) -> nn.Module:
         f"unknown op {name!r}; valid names: {valid}; patterns: {', '.join(OP_PATTERNS)} "
         "(theta/gamma a non-negative float, k odd)"
     )
+
+
+def conv_bn_relu(c_in: int, c_out: int, theta: float, inplace: bool = True) -> list[nn.Module]:
+    """A 3x3 CDC (``theta``), batch norm and ReLU: the CDCN family's and the cells' basic block."""
+    return [
+        CentralDifferenceConv2d(c_in, c_out, 3, padding=1, bias=False, theta=theta),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=inplace),
+    ]

@@ -208,10 +208,6 @@ class SearchSpace:
         return self.kind == "fas"
 
     @property
-    def n_inputs(self) -> int:
-        return 1 if self.chain else 2
-
-    @property
     def keep(self) -> int:
         """Incoming edges kept per intermediate node when deriving a genotype."""
         return 1 if self.chain else 2

@@ -31,6 +31,7 @@ from .sizes import LAYOUT_DATASETS, SynthSize
 #: The modules holding the per-dataset plans (imported above: this is the one place).
 PLAN_MODULES = (layouts_cim, layouts_masks, layouts_siw)
 
+
 def plan(size: SynthSize, dataset: str) -> Plan:
     """The plan of one non-OULU dataset at ``size``."""
     return LAYOUTS.get(dataset)(size.layout(dataset))
@@ -81,6 +82,7 @@ def write_texts(out: Path, folder: str, texts: dict[str, str], atomic: bool = Tr
         path = out / folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text(path, text, atomic)
+
 
 _missing = [d for d in LAYOUT_DATASETS if d not in LAYOUTS]
 if _missing:  # pragma: no cover - a layout module that forgot to register

@@ -207,17 +207,11 @@ def write_readme(out: Path, size: str, seed: int, names: Iterable[str]) -> None:
     files.write_text(out / "README.txt", text)
 
 
-def default_base() -> Path:
-    """Where embedded data roots live: $FAS_DATA_HOME or ~/.cache/fas-orchestrator/data."""
-    env = os.environ.get("FAS_DATA_HOME")
-    return Path(env) if env else Path.home() / ".cache" / "fas-orchestrator" / "data"
-
-
 def ensure_root(
-    size: str, seed: int = 0, base: Path | str | None = None, datasets: Iterable[str] | None = None
+    size: str, seed: int, base: Path | str, datasets: Iterable[str] | None = None
 ) -> Path:
-    """The embedded synthetic data root for (size, seed) holding ``datasets`` (default: all the
-    size has), each dataset folder generated once, on first use.
+    """The embedded synthetic data root for (size, seed) under ``base`` holding ``datasets``
+    (default: all the size has), each dataset folder generated once, on first use.
 
     Missing dataset folders are generated in a sibling temp directory and renamed into place one
     by one, so a reader never sees a half-written dataset; a lock file makes concurrent callers
@@ -225,7 +219,7 @@ def ensure_root(
     """
     sz = resolve_size(size)
     names = select_datasets(sz, datasets)
-    base_dir = Path(base) if base is not None else default_base()
+    base_dir = Path(base)
     base_dir.mkdir(parents=True, exist_ok=True)
     name = f"synthetic-{size}-seed{seed}-v{GENERATOR_VERSION}"
     root = base_dir / name

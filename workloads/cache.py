@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from workloads.frames import VideoDecodeError
-from workloads.pipeline import PIPELINE_VERSION, PipelineConfig, preprocess_video
+from workloads.pipeline import PIPELINE_VERSION, PipelineConfig, field_text, preprocess_video
 
 Progress = Callable[[int, int], None]
 VideoKey = tuple[str, str]  # (dataset, video_id)
@@ -51,23 +51,18 @@ def _stat(path: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _text(row: Mapping[str, Any], name: str) -> str:
-    value = row.get(name, "")
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-
-
 def entry_name(row: Mapping[str, Any]) -> str:
     """Cache file name of a video: a hash of its identity and its source files' size and mtime."""
-    video = _text(row, "path")
+    video = field_text(row, "path")
     st = _stat(video)
     if st is None:
         raise VideoDecodeError(video, "missing file (no such video)")
     payload = [
-        _text(row, "dataset"),
-        _text(row, "video_id"),
+        field_text(row, "dataset"),
+        field_text(row, "video_id"),
         st,
-        _stat(_text(row, "annotation")),
-        _stat(_text(row, "depth")),
+        _stat(field_text(row, "annotation")),
+        _stat(field_text(row, "depth")),
     ]
     digest = hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:24]
     return f"{digest}.npz"

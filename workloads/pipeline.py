@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from protocols.datasets import read_face_boxes
 from workloads.frames import (
     Box,
     NoFaceError,
@@ -90,7 +91,8 @@ class PipelineConfig:
         return 1 if self.representation == "static" else self.rank_k
 
 
-def _text(row: Mapping[str, Any], name: str) -> str:
+def field_text(row: Mapping[str, Any], name: str) -> str:
+    """A manifest field as text: missing, None and NaN read as ""."""
     value = row.get(name, "") if hasattr(row, "get") else row[name]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -115,13 +117,11 @@ def clip_boxes(
     row: Mapping[str, Any], frames: dict[int, np.ndarray], starts: list[int]
 ) -> list[Box]:
     """One face box per clip: annotation (nearest annotated frame) else Haar on the static frames."""
-    path = _text(row, "path")
-    annotation = _text(row, "annotation")
+    path = field_text(row, "path")
+    annotation = field_text(row, "annotation")
     if annotation:
-        from protocols.datasets import read_face_boxes  # lazy: protocols imports nothing of ours
-
         try:
-            boxes = read_face_boxes(_text(row, "dataset"), annotation)
+            boxes = read_face_boxes(field_text(row, "dataset"), annotation)
         except (OSError, ValueError) as e:
             raise VideoDecodeError(path, f"unreadable face annotation {annotation}: {e}") from e
         if boxes:
@@ -157,7 +157,7 @@ def _depth_maps(
     boxes: list[Box],
     frame_hw: tuple,
 ) -> np.ndarray:
-    depth_path = _text(row, "depth")
+    depth_path = field_text(row, "depth")
     try:
         with np.load(depth_path) as z:
             depth = np.asarray(z["depth"])
@@ -187,7 +187,7 @@ def preprocess_video(row: Mapping[str, Any], cfg: PipelineConfig) -> tuple[np.nd
     zeros; live ``binary`` the face mask; live ``depth`` the sidecar's depth of the static frame,
     cropped the same way, in [0, 1] (binary mask, with a one-time warning, when there is none).
     """
-    path = _text(row, "path")
+    path = field_text(row, "path")
     n = probe_frame_count(path)
     if cfg.frame_limit:
         n = min(n, int(cfg.frame_limit))
@@ -209,7 +209,7 @@ def preprocess_video(row: Mapping[str, Any], cfg: PipelineConfig) -> tuple[np.nd
     m = cfg.map_size
     if int(row["label"]) != 1:
         maps = np.zeros((len(starts), m, m), np.float32)
-    elif cfg.label == "depth" and _text(row, "depth"):
+    elif cfg.label == "depth" and field_text(row, "depth"):
         maps = _depth_maps(row, cfg, starts, boxes, frames[starts[0]].shape[:2])
     else:
         if cfg.label == "depth":

@@ -11,17 +11,11 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
+from tests.sweeps import runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TEST_METRICS = ["test_apcer", "test_bpcer", "test_acer", "test_hter", "test_eer", "test_auc"]
-
-
-def _children(client: MlflowClient, exp_id: str):
-    runs = client.search_runs([exp_id], max_results=1000)
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    return parents, children
 
 
 def test_smoke_ablation_end_to_end(smoke_root: Path, local_ray, tmp_path: Path) -> None:
@@ -32,8 +26,7 @@ def test_smoke_ablation_end_to_end(smoke_root: Path, local_ray, tmp_path: Path) 
     assert first.exit_code == 0, first.output
 
     client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("ablation_cdc_theta")
-    parents, children = _children(client, exp.experiment_id)
+    parents, children = runs(uri, "ablation_cdc_theta")
     assert len(parents) == 1
     assert len(children) == 11  # 11 theta values x 1 seed on the smoke preset
     thetas = sorted(float(r.data.params["theta"]) for r in children)
@@ -74,7 +67,7 @@ def test_smoke_ablation_end_to_end(smoke_root: Path, local_ray, tmp_path: Path) 
     assert again.exit_code == 0, again.output
     assert "11 already in MLflow, 0 to run" in again.output
     assert "0 finished, 0 failed, 11 reused" in again.output
-    parents2, children2 = _children(client, exp.experiment_id)
+    parents2, children2 = runs(uri, "ablation_cdc_theta")
     assert len(children2) == 11 and len(parents2) == 1
 
     out = tmp_path / "reports"

@@ -10,16 +10,10 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
+from tests.sweeps import runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 runner = CliRunner()
-
-
-def _children(client: MlflowClient, name: str):
-    exp = client.get_experiment_by_name(name)
-    return [
-        r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" in r.data.tags
-    ]
 
 
 def test_ri_random_sampling_smoke(smoke_root: Path, local_ray, tmp_path: Path) -> None:
@@ -28,7 +22,7 @@ def test_ri_random_sampling_smoke(smoke_root: Path, local_ray, tmp_path: Path) -
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     client = MlflowClient(uri)
-    children = _children(client, "ri_random_sampling")
+    children = runs(uri, "ri_random_sampling")[1]
     nas = [r for r in children if r.data.tags["workload"] == "nas_search"]
     rnd = [r for r in children if r.data.tags["workload"] == "random_sample"]
     assert len(nas) == 4 and len(rnd) == 8  # four spaces; two Optuna random samples each
@@ -56,7 +50,7 @@ def test_ri_random_sampling_smoke(smoke_root: Path, local_ray, tmp_path: Path) -
 
     again = runner.invoke(app, args)
     assert "12 already in MLflow, 0 to run" in again.output
-    assert len(_children(client, "ri_random_sampling")) == 12
+    assert len(runs(uri, "ri_random_sampling")[1]) == 12
 
     rep = runner.invoke(
         app,
@@ -82,7 +76,7 @@ def test_nas_fas_space_smoke(smoke_root: Path, local_ray, tmp_path: Path) -> Non
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = runner.invoke(app, ["run", "nas_fas_space", "--preset", "smoke", "--tracking-uri", uri])
     assert out.exit_code == 0, out.output
-    children = _children(MlflowClient(uri), "nas_fas_space")
+    children = runs(uri, "nas_fas_space")[1]
     assert sorted(r.data.params["variant"] for r in children) == sorted(
         f"{i}-{t}"
         for i in ("S", "SD")
@@ -125,7 +119,7 @@ def test_nas_fas_space_smoke(smoke_root: Path, local_ray, tmp_path: Path) -> Non
         ],
     )
     assert protocol.exit_code == 0, protocol.output
-    (retrain,) = _children(MlflowClient(uri), "protocol_siw")
+    (retrain,) = runs(uri, "protocol_siw")[1]
     assert retrain.info.status == "FINISHED"
     assert retrain.data.params["network"] == "genotype"
     assert retrain.data.params["genotype_source"] == f"mlflow:{searched.info.run_id}"

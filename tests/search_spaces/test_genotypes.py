@@ -24,15 +24,6 @@ from search_spaces.spaces import SPACES, make_space
 from search_spaces.supernet import build_supernet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny nets: one intra-op thread is as fast and immune to CPU oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(name: str, **kw: object):
     base = {"C": 8} if name.startswith("fas") else {"C": 8, "layers": 3}
     return make_space(name, **{**base, **kw})

@@ -17,15 +17,6 @@ from search_spaces.supernet import MixedOp, build_supernet, channel_shuffle
 TINY = 16  # input side for the fast tests (map 2x2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny nets: one intra-op thread is as fast and immune to CPU oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(name: str, **kw: object) -> object:
     """A space small enough for CPU tests: C=8, three cells for the two-input kinds."""
     base = {"C": 8} if name.startswith("fas") else {"C": 8, "layers": 3}

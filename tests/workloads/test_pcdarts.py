@@ -29,15 +29,6 @@ from workloads.pcdarts import (
 S = 16  # input side; maps are 2x2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny nets: one intra-op thread is as fast and immune to CPU oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_net(name: str = "fas_van", seed: int = 0, **kw: object) -> torch.nn.Module:
     torch.manual_seed(seed)
     base = {"C": 8} if name.startswith("fas") else {"C": 8, "layers": 3}
