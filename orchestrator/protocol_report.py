@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from orchestrator.report_stats import RunStats
+from orchestrator.report_stats import COST_COLUMNS, RunStats
 from protocols.metrics import summarize
 from protocols.protocols import PER_TYPE, PROTOCOLS, SUB_PROTOCOLS
 
@@ -182,7 +182,7 @@ def cost_columns(table: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
     """Params (M) and FLOPs (G) per network row, from the runs that recorded them."""
     df = _prepared(children)
     ok = df[df["status"] == FINISHED]
-    for metric, label, scale in (("n_params", "Params (M)", 1e-6), ("flops", "FLOPs (G)", 1e-9)):
+    for metric, label, scale in COST_COLUMNS:
         col = f"metrics.{metric}"
         if col in ok:
             means = ok.groupby("_net")[col].mean()

@@ -17,7 +17,7 @@ import pandas as pd
 
 from orchestrator.protocol_report import policy_note, protocol_table
 from orchestrator.report_figures import SYMBOLS, ablation_figure, ri_figure
-from orchestrator.report_stats import RunStats, ScoreSource, cell_text, delta_text
+from orchestrator.report_stats import COST_COLUMNS, RunStats, ScoreSource, cell_text, delta_text
 from orchestrator.uncertainty import Interval
 from protocols.metrics import summarize
 
@@ -92,10 +92,7 @@ def summary_table(
             row[f"{metric.upper()} (%)"], iv = stats.cell(ok, metric, label, mean, std)
             row[f"_{metric}_mean"], row[f"_{metric}_std"] = mean, std
             row[f"_{metric}_lo"], row[f"_{metric}_hi"] = _bounds(iv)
-        for metric, name, scale in (
-            ("n_params", "params (M)", 1e-6),
-            ("flops", "FLOPs (G)", 1e-9),
-        ):
+        for metric, name, scale in COST_COLUMNS:
             values = ok.get(f"metrics.{metric}", pd.Series(dtype=float)).dropna()
             if len(values):
                 row[name] = f"{values.mean() * scale:.3f}"

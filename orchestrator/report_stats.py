@@ -21,6 +21,8 @@ from protocols.metrics import compute_metrics, format_mean_std
 #: Reads one child run's ``scores.parquet`` (None when the run has none).
 ScoreSource = Callable[[str], "pd.DataFrame | None"]
 FINISHED = "FINISHED"
+#: A network's cost columns: (run metric, column, scale), the same in every table.
+COST_COLUMNS = (("n_params", "Params (M)", 1e-6), ("flops", "FLOPs (G)", 1e-9))
 log = logging.getLogger(__name__)
 
 
