@@ -14,7 +14,7 @@ from torch import nn
 
 from search_spaces.genotypes import Genotype, collapse_reason
 from search_spaces.spaces import is_parameter_free
-from workloads.nas.config import LossFn, SearchCollapseWarning, SearchConfig, Task
+from workloads.nas.config import Batch, LossFn, SearchCollapseWarning, SearchConfig, Task
 from workloads.nas.objective import default_loss
 from workloads.nas.optimizers import OPTIMIZERS, SearchOptimizer
 from workloads.nas.splits import DomainSplit, RandomSplit, as_batches
@@ -22,19 +22,17 @@ from workloads.nas.splits import DomainSplit, RandomSplit, as_batches
 __all__ = ["SearchLoop", "SearchResult", "search", "search_epoch"]
 
 
-def _to(batch: Any, device: torch.device) -> tuple[torch.Tensor, ...]:
+def _to(batch: Batch, device: torch.device) -> tuple[torch.Tensor, ...]:
     return tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in batch)
 
 
 def search_epoch(
-    model: nn.Module,
-    splitter: RandomSplit | DomainSplit,
-    optimizer: SearchOptimizer,
-    cfg: SearchConfig,
-    epoch: int,
+    optimizer: SearchOptimizer, splitter: RandomSplit | DomainSplit, epoch: int
 ) -> dict[str, float]:
-    """One epoch of ``optimizer`` steps, each a weight step and an arch step (none while warming
-    up); the mean losses and accuracies, the learning rate and the seconds each update took."""
+    """One epoch of ``optimizer`` steps on the splitter's tasks, each a weight and an arch update
+    (in the variant's order; no arch update while warming up): the mean losses and accuracies,
+    the learning rate and the seconds each kind of update took."""
+    model, cfg = optimizer.model, optimizer.cfg
     device = next(model.parameters()).device
     frozen = epoch < cfg.warmup_epochs
     sums = dict(loss_support=0.0, acc_support=0.0, loss_query=0.0, acc_query=0.0)
@@ -47,9 +45,8 @@ def search_epoch(
             (task.query[0], _to(task.query[1], device)),
         )
         s = optimizer.step(task, frozen)
-        for k, v in zip(
-            sums, (s.loss_support, s.acc_support, s.loss_query, s.acc_query), strict=True
-        ):
+        values = (s.loss_support, s.acc_support, s.loss_query, s.acc_query)
+        for k, v in zip(sums, values, strict=True):
             sums[k] += v
         t_w, t_a = t_w + s.time_weights_s, t_a + s.time_arch_s
         n += 1
@@ -188,7 +185,7 @@ class SearchLoop:
         """Run the next epoch; its metrics (also appended to ``result.history``)."""
         cfg, model, epoch = self.cfg, self.model, self.epoch
         self.optimizer.new_epoch(epoch)
-        metrics: dict[str, Any] = search_epoch(model, self.splitter, self.optimizer, cfg, epoch)
+        metrics: dict[str, Any] = search_epoch(self.optimizer, self.splitter, epoch)
         genotype = model.genotype()  # type: ignore[operator]
         ops = genotype.ops()
         metrics["skip_share"] = sum(op == "skip_connect" for op in ops) / len(ops)
