@@ -29,7 +29,10 @@ import torch
 
 from search_spaces.spaces import make_space
 from search_spaces.supernet import build_supernet
-from workloads.pcdarts import Architect, SearchConfig, Task, default_loss, weight_step
+from workloads.nas.architect import Architect
+from workloads.nas.config import SearchConfig, Task
+from workloads.nas.objective import default_loss
+from workloads.nas.steps import weight_step
 
 
 def make_net(args: argparse.Namespace, k: int) -> torch.nn.Module:

@@ -21,7 +21,7 @@ import torch
 
 from search_spaces.genotypes import Genotype
 from workloads.base import DataHandle
-from workloads.pcdarts import SearchResult
+from workloads.nas.loop import SearchResult
 
 #: The resume state's file name inside a checkpoint.
 STATE_FILE = "state.pt"
@@ -120,7 +120,7 @@ def restore(
 
 #: The finished search inside a ``nas_search`` checkpoint.
 SEARCH_FILE = "search.json"
-#: A search interrupted between epochs: ``save_state`` of ``pcdarts.SearchLoop``'s objects with
+#: A search interrupted between epochs: ``save_state`` of ``nas.loop.SearchLoop``'s objects with
 #: its ``progress`` and the seconds searched so far.
 SEARCH_STATE_FILE = "search_state.pt"
 

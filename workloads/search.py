@@ -40,7 +40,7 @@ metrics, then the retrain's shifted by ``search_epochs`` so MLflow steps never r
 Checkpoints (``data.checkpointing``, every ``checkpoint_every`` epochs of the search and of the
 retrain): each search epoch's checkpoint is ``search_state.pt``, the search loop's complete state
 (supernet weights and architecture parameters, both optimizers, the support/query samplers, every
-RNG, history and architecture trajectory; see ``pcdarts.SearchLoop``). The finished search is
+RNG, history and architecture trajectory; see ``nas.loop.SearchLoop``). The finished search is
 saved as ``search.json`` (genotype, history, trajectory) and every retrain checkpoint carries it
 beside train_eval's per-epoch ``state.pt``. A resumed ``nas_search`` continues a search after
 its last saved epoch (ending with the genotype and architecture weights of an uninterrupted
@@ -68,9 +68,12 @@ from search_spaces.genotypes import (
 )
 from search_spaces.spaces import SearchSpace, make_space
 from search_spaces.supernet import build_supernet
-from workloads import checkpointing, pcdarts
+from workloads import checkpointing
 from workloads.base import WORKLOADS, DataHandle, Report, WorkloadResult
 from workloads.cache import FrameDataset, build_cache
+from workloads.nas.config import SearchConfig
+from workloads.nas.loop import SearchLoop, SearchResult
+from workloads.nas.splits import DomainSplit, RandomSplit
 from workloads.pipeline import PipelineConfig
 from workloads.train_eval import (
     GENOTYPE_NETWORK,
@@ -270,7 +273,7 @@ def _domain_videos(videos: pd.DataFrame, split: str, key: str) -> dict[str, np.n
 
 def make_splitter(
     ds: FrameDataset, split: str, domain_key: str, batch_size: int, seed: int, steps: int | None
-) -> pcdarts.RandomSplit | pcdarts.DomainSplit:
+) -> RandomSplit | DomainSplit:
     """NAS: label-stratified random halves of the videos; D/T splits: batches per domain."""
     _check_split(split)
     videos = ds.videos
@@ -279,7 +282,7 @@ def make_splitter(
         groups = videos.groupby("label").indices.values()
         order = np.concatenate([rng.permutation(idx) for idx in groups])
         halves = [_frames_of(ds, order[0::2]), _frames_of(ds, order[1::2])]
-        return pcdarts.RandomSplit(
+        return RandomSplit(
             FrameBatches(ds, halves[0], batch_size, seed),
             FrameBatches(ds, halves[1], batch_size, seed + 1),
         )
@@ -287,10 +290,10 @@ def make_splitter(
         d: FrameBatches(ds, _frames_of(ds, v), batch_size, seed + i)
         for i, (d, v) in enumerate(_domain_videos(videos, split, domain_key).items())
     }
-    return pcdarts.DomainSplit(domains, steps_per_epoch=steps, seed=seed)
+    return DomainSplit(domains, steps_per_epoch=steps, seed=seed)
 
 
-def search_config(params: Mapping[str, Any], space: SearchSpace) -> pcdarts.SearchConfig:
+def search_config(params: Mapping[str, Any], space: SearchSpace) -> SearchConfig:
     """The base preset (NAS-FAS or Auto-FAS settings) with the params' overrides."""
     preset = params.get("search_preset", "auto_fas" if space.kind == "autofas" else "nas_fas")
     if preset not in ("nas_fas", "auto_fas"):
@@ -322,7 +325,7 @@ def search_config(params: Mapping[str, Any], space: SearchSpace) -> pcdarts.Sear
         loss=str(_with_defaults(params, space)["loss"]),
         seed=int(params.get("seed", 0)),
     )
-    return getattr(pcdarts.SearchConfig, preset)(**kw)
+    return getattr(SearchConfig, preset)(**kw)
 
 
 def _search_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -373,7 +376,7 @@ def retrain_params(genotype: Genotype, params: Mapping[str, Any]) -> dict[str, A
 
 def run_search(
     params: Mapping[str, Any], data: DataHandle, report: Report
-) -> tuple[pcdarts.SearchLoop, SearchSpace, dict[str, Any], float]:
+) -> tuple[SearchLoop, SearchSpace, dict[str, Any], float]:
     """PC-DARTS (or D/T(-Meta)-NAS) on the fold's train split only, continued from the search
     state in ``data.resume`` if there is one: the finished loop (``loop.result``, the supernet
     as ``loop.model``), the space, info and the seconds searched (over all attempts)."""
@@ -392,7 +395,7 @@ def run_search(
     seed_everything(cfg.seed)
     supernet = build_supernet(space, k=int(params.get("k", 4)), depth_head=cfg.loss == "depth")
     model = supernet.to(device_for_trial())
-    loop = pcdarts.SearchLoop(model, cfg=cfg, splitter=splitter)
+    loop = SearchLoop(model, cfg=cfg, splitter=splitter)
     info: dict[str, Any] = {"search_split": split, "domain_key": key}
     state = checkpointing.load_state(data, checkpointing.SEARCH_STATE_FILE)
     if state is not None:  # restored last: setup drew its random numbers as the first run did
@@ -409,13 +412,11 @@ def run_search(
             report(metrics, {checkpointing.SEARCH_STATE_FILE: blob})
         else:
             report(metrics)  # the last epoch's state is the finished search (search.json)
-    info["search_domains"] = (
-        sorted(splitter.domains) if isinstance(splitter, pcdarts.DomainSplit) else []
-    )
+    info["search_domains"] = sorted(splitter.domains) if isinstance(splitter, DomainSplit) else []
     return loop, space, info, time.perf_counter() - start
 
 
-def _trajectory(result: pcdarts.SearchResult, space: SearchSpace) -> dict[str, Any]:
+def _trajectory(result: SearchResult, space: SearchSpace) -> dict[str, Any]:
     epochs = [
         {**{k: v for k, v in t.items() if k != "epoch"}, "epoch": int(t["epoch"]) + 1}
         for t in result.trajectory

@@ -9,22 +9,15 @@ import warnings
 import pytest
 import torch
 
-import workloads.pcdarts as pcdarts
+import workloads.nas.architect as architect_mod
 from search_spaces.genotypes import Genotype
 from search_spaces.spaces import make_space
 from search_spaces.supernet import build_supernet
-from workloads.pcdarts import (
-    Architect,
-    DomainSplit,
-    SearchCollapseWarning,
-    SearchConfig,
-    Task,
-    batches_by_domain,
-    default_loss,
-    random_halves,
-    search,
-    tensor_batches,
-)
+from workloads.nas.architect import Architect
+from workloads.nas.config import SearchCollapseWarning, SearchConfig, Task
+from workloads.nas.loop import search
+from workloads.nas.objective import default_loss
+from workloads.nas.splits import DomainSplit, batches_by_domain, random_halves, tensor_batches
 
 S = 16  # input side; maps are 2x2
 
@@ -56,7 +49,7 @@ def cfg(**kw: object) -> SearchConfig:
     return SearchConfig(**{**base, **kw})
 
 
-@pytest.mark.filterwarnings("ignore::workloads.pcdarts.SearchCollapseWarning")
+@pytest.mark.filterwarnings("ignore::workloads.nas.config.SearchCollapseWarning")
 def test_one_step_changes_weights_and_arch() -> None:
     net = tiny_net("autofas")
     w0, a0 = snapshot(net.weight_parameters()), snapshot(net.arch_parameters())
@@ -74,7 +67,7 @@ def test_warmup_keeps_arch_bit_identical() -> None:
     assert [h["arch_frozen"] for h in history] == [1.0, 1.0]
 
 
-@pytest.mark.filterwarnings("ignore::workloads.pcdarts.SearchCollapseWarning")
+@pytest.mark.filterwarnings("ignore::workloads.nas.config.SearchCollapseWarning")
 def test_report_per_epoch() -> None:
     net = tiny_net("baseline_cd", layers=2)
     reports: list[dict] = []
@@ -117,7 +110,7 @@ def test_finite_difference_hvp_matches_autograd() -> None:
     qry = tuple(t.double() if t.is_floating_point() else t for t in data(4, 1))
     loss_fn, xi = default_loss(), 0.05
     arch = Architect(net, cfg(unrolled=True, w_weight_decay=0.0, unrolled_eps=1e-5), loss_fn)
-    got, _, _ = arch._unrolled_grads([sup], qry, xi)
+    got, _, _ = arch.unrolled_grads([sup], qry, xi)
     # exact: the same quantities with double backward
     w = net.weight_parameters()
     a = net.arch_parameters()
@@ -172,7 +165,7 @@ def test_domain_split_resamples_the_query_domain() -> None:
     assert len(tasks) == 30 and {t.query[0] for t in tasks} == {"d0", "d1", "d2"}
 
 
-@pytest.mark.filterwarnings("ignore::workloads.pcdarts.SearchCollapseWarning")
+@pytest.mark.filterwarnings("ignore::workloads.nas.config.SearchCollapseWarning")
 @pytest.mark.parametrize("mode", ["nas", "meta"])
 def test_domain_aware_support_and_query_never_mix(mode: str) -> None:
     net = tiny_net()
@@ -214,7 +207,7 @@ def _close(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return all(torch.allclose(x, y, rtol=1e-4, atol=1e-9) for x, y in zip(a, b, strict=True))
 
 
-@pytest.mark.filterwarnings("ignore::workloads.pcdarts.SearchCollapseWarning")
+@pytest.mark.filterwarnings("ignore::workloads.nas.config.SearchCollapseWarning")
 @pytest.mark.parametrize("mode", ["nas", "meta"])
 def test_arch_gradient_is_taken_at_the_pre_update_weights_except_in_meta_mode(
     monkeypatch: pytest.MonkeyPatch, mode: str
@@ -225,14 +218,14 @@ def test_arch_gradient_is_taken_at_the_pre_update_weights_except_in_meta_mode(
     before = copy.deepcopy(net)
     arch_ids = {id(p) for p in net.arch_parameters()}
     recorded: list[list[torch.Tensor]] = []
-    real_apply = pcdarts._apply
+    real_apply = architect_mod.apply_grads
 
     def apply(opt, params, grads, clip) -> None:
         if id(params[0]) in arch_ids:
             recorded.append([g.detach().clone() for g in grads])
         real_apply(opt, params, grads, clip)
 
-    monkeypatch.setattr(pcdarts, "_apply", apply)
+    monkeypatch.setattr(architect_mod, "apply_grads", apply)
     if mode == "nas":
         query = data(4, 1)
         search(net, [data(4, 0)], [query], cfg())

@@ -124,7 +124,7 @@ def _without_timings(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in h.items() if "time_" not in k} for h in history]
 
 
-@pytest.mark.filterwarnings("ignore::workloads.pcdarts.SearchCollapseWarning")  # 3 tiny epochs
+@pytest.mark.filterwarnings("ignore::workloads.nas.config.SearchCollapseWarning")  # 3 tiny epochs
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_killed_search_resumes_to_the_uninterrupted_result(
     variant: str, root: Path, tmp_path: Path

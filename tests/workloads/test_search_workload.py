@@ -207,19 +207,19 @@ def test_train_eval_retrains_a_ce_genotype(data) -> None:
     assert genotype.make_space() == space
 
 
-@pytest.mark.filterwarnings("ignore::workloads.pcdarts.SearchCollapseWarning")
+@pytest.mark.filterwarnings("ignore::workloads.nas.config.SearchCollapseWarning")
 def test_fas_space_searches_and_retrains_on_depth_labels_with_a_depth_head(
     data, monkeypatch
 ) -> None:
     """Without a ``loss`` the FAS space takes its paper's: depth labels, MSE + CDL, a ReLU head."""
-    from workloads import pcdarts
+    from workloads.nas import objective
 
     params = {**BASE, "space": "fas_van", "loss": None, "width": None}
     assert data_config(params).label == "depth"
     seen: dict[str, list] = {"kinds": [], "supernet": []}
     real_build, real_search_loss, real_train_loss = (
         search_mod.build_supernet,
-        pcdarts.map_loss,
+        objective.map_loss,
         te.map_loss,
     )
 
@@ -236,7 +236,7 @@ def test_fas_space_searches_and_retrains_on_depth_labels_with_a_depth_head(
         return loss
 
     monkeypatch.setattr(search_mod, "build_supernet", build)
-    monkeypatch.setattr(pcdarts, "map_loss", recording(real_search_loss))
+    monkeypatch.setattr(objective, "map_loss", recording(real_search_loss))
     monkeypatch.setattr(te, "map_loss", recording(real_train_loss))
     result = nas_search(params, data, lambda m: None)
     assert seen["supernet"] == [True] and set(seen["kinds"]) == {"depth"}
