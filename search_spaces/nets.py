@@ -1,6 +1,6 @@
-"""Hand-designed depth-map networks: DepthNet, CDCN, CDCN++ and CDCN with CDP.
+"""The network contract (``NETWORKS``) and the hand-designed depth-map networks' one class.
 
-All four are one class, ``DepthMapNet``, configured by block channel lists, a pooling factory and
+DepthNet, CDCN, CDCN++ and CDCN with CDP (registered in ``cdcn.py``) are all ``DepthMapNet``, configured by block channel lists, a pooling factory and
 optional spatial attention (variants are parameters, not copies). Every network maps
 ``(B, 3, S, S)`` to a ``(B, S // 8, S // 8)`` map. As in the official CDCN nets the depth head
 ends with a ReLU (a depth map is non-negative); ``depth_head=False`` drops it for a map of logits
@@ -18,7 +18,6 @@ from torch import nn
 from core.registry import Registry
 from search_spaces.ops import (
     CentralDifferenceConv2d,
-    CentralDifferencePool2d,
     SpatialAttention,
     conv_bn_relu,
 )
@@ -37,17 +36,10 @@ NETWORKS: Registry[Callable[..., nn.Module]] = Registry(
     (0 = plain convs), ``gamma`` the CDP mix (only used by nets with central-difference
     pooling), ``width`` multiplies every channel count.
     """,
+    entries="search_spaces.catalog",
 )
 
 PoolFactory = Callable[[], nn.Module]
-
-# channel lists of the three blocks (each block starts from the previous block's output width)
-CDCN_BLOCKS: tuple[tuple[int, ...], ...] = ((128, 196, 128),) * 3
-CDCN_PP_BLOCKS: tuple[tuple[int, ...], ...] = (
-    (128, 204, 128),
-    (153, 128, 179, 128),
-    (128, 153, 128),
-)
 
 
 def scale_channels(c: int, width: float) -> int:
@@ -129,75 +121,3 @@ class DepthMapNet(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (the papers' "Params" column)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-@NETWORKS.register("cdcn")
-def cdcn(
-    theta: float = 0.7,
-    gamma: float = 0.7,
-    width: float = 1.0,
-    input_size: int = 256,
-    **kw: object,
-) -> nn.Module:
-    """CDCN (Yu et al., CVPR 2020): DepthNet with CDC everywhere; ~2.245M params at width 1."""
-    return DepthMapNet(
-        **{
-            "blocks": CDCN_BLOCKS,
-            "head": (128, 64),
-            "theta": theta,
-            "width": width,
-            "input_size": input_size,
-            **kw,
-        }
-    )
-
-
-@NETWORKS.register("depthnet")
-def depthnet(
-    theta: float = 0.7,
-    gamma: float = 0.7,
-    width: float = 1.0,
-    input_size: int = 256,
-    **kw: object,
-) -> nn.Module:
-    """DepthNet: CDCN with plain convolutions (theta forced to 0; the argument is ignored)."""
-    return cdcn(theta=0.0, gamma=gamma, width=width, input_size=input_size, **kw)
-
-
-@NETWORKS.register("cdcn_pp")
-def cdcn_pp(
-    theta: float = 0.7,
-    gamma: float = 0.7,
-    width: float = 1.0,
-    input_size: int = 256,
-    **kw: object,
-) -> nn.Module:
-    """CDCN++: the NAS-found backbone with spatial attention (kernels 7/5/3), head 384->128->1."""
-    return DepthMapNet(
-        **{
-            "blocks": CDCN_PP_BLOCKS,
-            "head": (128,),
-            "theta": theta,
-            "attention_kernels": (7, 5, 3),
-            "width": width,
-            "input_size": input_size,
-            **kw,
-        }
-    )
-
-
-@NETWORKS.register("cdn_cdp")
-def cdn_cdp(
-    theta: float = 0.7,
-    gamma: float = 0.7,
-    width: float = 1.0,
-    input_size: int = 256,
-    **kw: object,
-) -> nn.Module:
-    """CDCN with central-difference pooling CDP(3, 2, 1, gamma) in place of every max pooling."""
-    return cdcn(
-        theta=theta,
-        width=width,
-        input_size=input_size,
-        **{"pool": lambda: CentralDifferencePool2d(3, 2, 1, gamma=gamma), **kw},
-    )

@@ -313,12 +313,15 @@ SPACES: Registry[SpaceFactory] = Registry(
     Overrides are ``SearchSpace`` fields (``C``, ``layers``, ``head``, ``pooling``, ``attention``,
     ``op_space``, ``theta``, ``ratios``, ...); the op list is re-derived from them unless ``ops``
     is given. Channel widths are the search widths; retraining multiplies them by the space's
-    ``retrain_width`` (2 for NAS-FAS's spaces, 1 for Auto-FAS).
+    ``retrain_width`` (2 for NAS-FAS's spaces, 1 for Auto-FAS). Register with :func:`preset`.
     """,
+    entries="search_spaces.catalog",
 )
 
 
-def _preset(name: str, **defaults: Any) -> SpaceFactory:
+def preset(name: str, **defaults: Any) -> SpaceFactory:
+    """Register the search space ``name``: a ``SearchSpace`` with these field defaults."""
+
     def factory(**overrides: Any) -> SearchSpace:
         unknown = set(overrides) - {f.name for f in fields(SearchSpace)} - {"name"}
         if unknown:
@@ -328,22 +331,6 @@ def _preset(name: str, **defaults: Any) -> SpaceFactory:
 
     factory.__doc__ = f"Search space preset {name!r}: {defaults}."
     return SPACES.add(name, factory)
-
-
-_preset("autofas", kind="autofas", C=16, layers=8, input_size=108, head="map")
-_preset("baseline_van", kind="baseline", op_space="van", C=16, layers=9, input_size=256)
-_preset("baseline_cd", kind="baseline", op_space="cd", C=16, layers=9, input_size=256)
-_preset("fas_van", kind="fas", op_space="van", C=64, layers=3, input_size=256, pooling="max")
-_preset(
-    "fas_cd",
-    kind="fas",
-    op_space="cd",
-    C=64,
-    layers=3,
-    input_size=256,
-    pooling="cdp",
-    attention=True,
-)
 
 
 def make_space(name: str, **overrides: Any) -> SearchSpace:
