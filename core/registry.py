@@ -46,6 +46,11 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: T) -> T:
         return self.register(name)(obj)
 
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` (a plugin reloaded, a test's temporary entry); a miss is an error."""
+        self.get(name)
+        del self._items[name]
+
     def get(self, name: str) -> T:
         try:
             return self._load()[name]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from core.registry import Registry
 from orchestrator.experiments import EXPERIMENTS, resolve_experiment
 from orchestrator.jobs import expand_jobs
 from orchestrator.specs import PRESETS, SpecError, apply_overrides, load_spec_file, with_preset
@@ -76,15 +75,6 @@ def test_run_keys_are_stable_and_sensitive() -> None:
     assert expand_jobs(more_cpus, ["p1"], "data-a")[0].run_key == jobs[0].run_key
     two_workers = apply_overrides(spec, {"resources.workers": "2"})
     assert expand_jobs(two_workers, ["p1"], "data-a")[0].run_key != jobs[0].run_key
-
-
-def test_registry_miss_lists_names() -> None:
-    reg: Registry[int] = Registry("thing")
-    reg.add("a", 1)
-    with pytest.raises(KeyError, match="unknown thing 'b'; valid names: a"):
-        reg.get("b")
-    with pytest.raises(ValueError, match="registered twice"):
-        reg.add("a", 2)
 
 
 def test_sampled_jobs_get_their_own_stable_keys() -> None:
