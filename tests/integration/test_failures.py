@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
+from tests.sweeps import runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,11 +36,7 @@ def test_diverging_trial_fails_cleanly_and_is_retried_alone(
     assert first.exit_code == 1, first.output  # a failed trial makes the command fail ...
     assert "1 finished, 1 failed" in first.output  # ... but the sweep finished the other one
 
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("diverge_check")
-    children = [
-        r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" in r.data.tags
-    ]
+    children = runs(uri, "diverge_check")[1]
     by_lr = {float(r.data.params["lr"]): r for r in children}
     assert by_lr[0.001].info.status == "FINISHED"
     bad = by_lr[1e20]
@@ -52,9 +48,7 @@ def test_diverging_trial_fails_cleanly_and_is_retried_alone(
 
     again = runner.invoke(app, args)
     assert "1 already in MLflow, 1 to run" in again.output
-    children2 = [
-        r for r in client.search_runs([exp.experiment_id]) if "mlflow.parentRunId" in r.data.tags
-    ]
+    children2 = runs(uri, "diverge_check")[1]
     finished = [r for r in children2 if r.info.status == "FINISHED"]
     assert [r.info.run_id for r in finished] == [by_lr[0.001].info.run_id]  # kept, not redone
     assert len(children2) == 2  # the failed run was replaced, not duplicated
