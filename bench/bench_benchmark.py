@@ -37,7 +37,9 @@ from protocols.protocols import PROTOCOLS  # noqa: E402
 from synth import GENERATOR_VERSION, generate  # noqa: E402
 from synth.camera import PHONES  # noqa: E402
 from workloads.base import DataHandle  # noqa: E402
+from workloads.params import parse  # noqa: E402
 from workloads.train_eval import train_eval  # noqa: E402
+from workloads.train_params import TrainEvalParams  # noqa: E402
 
 #: (protocol, fold or None for the first) measured by the card, in the order of difficulty.
 CARD = (
@@ -133,7 +135,8 @@ def run_trial(
     name = fold or folds[0].name
     handle = DataHandle(data_root, protocol, name, cache)
     epochs: list[dict] = []
-    result = train_eval(params, handle, lambda metrics, *a: epochs.append(metrics))
+    typed = parse(TrainEvalParams, params)
+    result = train_eval(typed, handle, lambda metrics, *a: epochs.append(metrics))
     m = result.metrics
     dev = [e["dev_auc"] for e in epochs if "dev_auc" in e]
     if verbose:

@@ -64,7 +64,9 @@ def main() -> None:
     from orchestrator.specs import ExperimentSpec
     from protocols.protocols import PROTOCOLS
     from workloads.cache import build_cache
+    from workloads.params import parse
     from workloads.train_eval import data_config
+    from workloads.train_params import TrainEvalParams
 
     torch.set_num_threads(1)
     params = {
@@ -87,7 +89,7 @@ def main() -> None:
     root = resolve_data_root(None, args.data_size)
     cache_root = resolve_cache_root()
     folds, manifest = fold_manifest(spec, root)
-    build_cache(manifest, data_config(params), cache_root)
+    build_cache(manifest, data_config(parse(TrainEvalParams, params)), cache_root)
     job = expand_jobs(spec, folds[:1], data_fingerprint(manifest))[0]
     fold = PROTOCOLS.get(spec.protocol).folds(root)[0]
     train_frames = len(fold.train) * int(params["frames_per_video"])

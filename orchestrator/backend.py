@@ -139,7 +139,7 @@ def _trial(config: dict[str, Any]) -> None:
         gate(job.run_key, int(last.get("epoch", 0)))
 
     try:
-        result = WORKLOADS.get(job.workload)(dict(job.params), _data(job, ctx, resume), report)
+        result = WORKLOADS.get(job.workload).run_trial(job.params, _data(job, ctx, resume), report)
     except Exception as exc:  # noqa: BLE001 - an application error is final: no retry, no loss
         # Tune retries what raises (a lost node, a killed actor); a bad video or a diverging
         # loss would fail again, so it ends the trial as a reported failure instead.
@@ -317,7 +317,7 @@ def _train_worker(config: dict[str, Any]) -> None:
         if checkpoint is not None:
             gate(job.run_key, int(step["epoch"]))  # every rank, after each checkpointed epoch
 
-    result = WORKLOADS.get(job.workload)(dict(job.params), _data(job, ctx, resume), report)
+    result = WORKLOADS.get(job.workload).run_trial(job.params, _data(job, ctx, resume), report)
     if rank != 0:
         ray.train.report({"kind": FINAL, "rank": rank})  # every rank takes part in a report
         return

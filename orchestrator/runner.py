@@ -164,9 +164,14 @@ class _Sink:
 
 
 def _choices(template: Job) -> dict[str, list]:
-    from workloads.search import search_space_choices
+    """What the sampler draws for a template job: its workload's declared choices (validation
+    refused a sampling workload without them)."""
+    from workloads.base import WORKLOADS
 
-    return search_space_choices(template.params)
+    workload = WORKLOADS.get(template.workload)
+    if workload.choices is None:
+        raise ValueError(f"workload {template.workload!r} declares no choices to sample")
+    return workload.choices(workload.parse(template.params))
 
 
 def _build_cache_chunk(args: tuple[pd.DataFrame, Any, str]) -> int:
@@ -190,10 +195,9 @@ def prepare_caches(
     workloads.load_all()
     configs = {}
     for job in jobs:
-        data_config = getattr(WORKLOADS.get(job.workload), "data_config", None)
-        if data_config is not None:
-            cfg = data_config(job.params)
-            configs[cfg.key()] = cfg
+        workload = WORKLOADS.get(job.workload)
+        cfg = workload.data_config(workload.parse(job.params))
+        configs[cfg.key()] = cfg
     n_chunks = max(1, int(backend.cluster_resources().get("CPU", 1)) * 2)
     for cfg in configs.values():
         todo = missing_entries(manifest, cfg, cache_root)

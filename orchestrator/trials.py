@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow.fs
 
 from orchestrator.jobs import Job
+from workloads.base import CHOICE_PREFIX
 
 FINAL = "final"
 ERROR = "error"
@@ -39,8 +40,6 @@ STATE_SAVE_SECONDS = "5"
 #: Written into an experiment's directory when every trial ended (finished or an application
 #: failure): nothing there is left to restore, the next run starts a new experiment.
 COMPLETE_FILE = "orchestrator-complete"
-#: Config keys of a sampler's choices (``arch.<choice>``) in a sampled trial's config.
-SAMPLE_PREFIX = "arch."
 #: Ray's resource that only the head node has (a node-affinity label Ray itself uses so).
 HEAD_RESOURCE = "node:__internal_head__"
 #: What a multi-worker trial's Tune function reserves: it only drives and waits for its Train
@@ -101,7 +100,7 @@ def write_files(files: Mapping[str, bytes], path: Path | str) -> None:
 def job_of(config: Mapping[str, Any]) -> Job:
     """The job a trial runs: the grid job, or the template filled with a sampler's choices."""
     job = Job.from_dict(config["job"])
-    sample = {k: v for k, v in config.items() if k.startswith(SAMPLE_PREFIX)}
+    sample = {k: v for k, v in config.items() if k.startswith(CHOICE_PREFIX)}
     return job.with_sample(sample) if sample else job
 
 
@@ -172,7 +171,7 @@ class DefineByRun:
 
     def __call__(self, trial) -> dict[str, Any]:
         for key, options in self.choices.items():
-            trial.suggest_categorical(SAMPLE_PREFIX + key, list(options))
+            trial.suggest_categorical(CHOICE_PREFIX + key, list(options))
         return self.constants
 
 

@@ -4,11 +4,12 @@
 it touches data, MLflow or Ray, so a bad value is one line naming the field and what is valid
 (a :class:`SpecError`), never a traceback from inside a trial or a silently meaningless result.
 
-Params are checked against a declarative schema per workload (``orchestrator.param_schema``:
-name -> rule), in every place a value can come from: ``params``, each ``grid`` value and each
-variant bundle. A workload without a schema gets the structural checks only. Two guards ask for
-``--yes-large``: a sweep of more than :data:`MAX_TRIALS` trials, and a network (a search space or
-a genotype's) of more than :data:`MAX_NETWORK_OPS` op instances or :data:`MAX_CHANNELS` channels.
+Params are checked against the workload's params dataclass (``WorkloadDef.params``, see
+``workloads.params``): each value where it comes from (``params``, each ``grid`` value, each
+variant bundle), so an error names the place, then every distinct param set a trial can see is
+parsed (as the sampling workload's params too). Two guards ask for ``--yes-large``: a sweep of
+more than :data:`MAX_TRIALS` trials, and a network (a workload's search space or a genotype's)
+of more than :data:`MAX_NETWORK_OPS` op instances or :data:`MAX_CHANNELS` channels.
 """
 
 from __future__ import annotations
@@ -19,16 +20,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchestrator.param_schema import (
-    PARAM_PREFIXES,
-    PARAM_SCHEMAS,
-    REQUIRED_PARAMS,
-    SPACE_PARAMS,
-    integer,
-    is_number,
-    number,
-)
 from orchestrator.specs import ExperimentSpec, SpecError
+from workloads import params as trial_params
+from workloads.base import WORKLOADS, WorkloadDef
+from workloads.params import ParamError, UnknownParam, integer, is_number, number
 
 #: Experiment names become MLflow experiment names, Tune folders and report file names.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
@@ -39,6 +34,8 @@ MAX_TRIALS = 1000
 MAX_NETWORK_OPS = 500
 MAX_CHANNELS = 512
 LARGE_FLAG = "--yes-large"
+#: Params every job gets from the spec itself (its seeds, its grid's variant), never given.
+JOB_PARAMS = ("seed", "variant")
 
 
 def _fail(field: str, value: Any, valid: str) -> SpecError:
@@ -115,7 +112,6 @@ def _check_registries(spec: ExperimentSpec) -> None:
     import workloads
     from protocols.protocols import PROTOCOLS
     from synth import SYNTH_SIZES
-    from workloads.base import WORKLOADS
 
     workloads.load_all()
     if spec.workload not in WORKLOADS:
@@ -126,9 +122,9 @@ def _check_registries(spec: ExperimentSpec) -> None:
         raise _fail("data_size", spec.data_size, "one of " + ", ".join(SYNTH_SIZES))
     if spec.sampling:
         cfg = spec.sampling
-        if cfg.get("workload") not in WORKLOADS:
-            valid = "one of " + ", ".join(WORKLOADS.names())
-            raise _fail("sampling.workload", cfg.get("workload"), valid)
+        samplable = [n for n in WORKLOADS.names() if WORKLOADS.get(n).choices is not None]
+        if cfg.get("workload") not in samplable:
+            raise _fail("sampling.workload", cfg.get("workload"), "one of " + ", ".join(samplable))
         if cfg.get("algorithm") not in ("random", "tpe"):
             raise _fail("sampling.algorithm", cfg.get("algorithm"), "one of random, tpe")
         if not integer(0).check(cfg.get("num_samples", 0)):
@@ -162,47 +158,41 @@ def _check_params(spec: ExperimentSpec) -> None:
             "grid.genotype: a genotype is not a grid axis; run once per genotype with "
             "--set genotype=PATH.json (or mlflow:RUN_ID)"
         )
-    schema = PARAM_SCHEMAS.get(spec.workload)
-    if schema is None:
-        return
-    prefixes = PARAM_PREFIXES.get(spec.workload, ())
+    cls = WORKLOADS.get(spec.workload).params
     given = set(spec.params) | set(spec.grid)
-    missing = [k for k in REQUIRED_PARAMS.get(spec.workload, ()) if k not in given]
+    needed = trial_params.required(cls)
+    missing = [k for k in needed if k not in given]
     if missing:
         raise SpecError(
             f"params: missing {', '.join(missing)} (workload {spec.workload!r} needs "
-            + ", ".join(REQUIRED_PARAMS[spec.workload])
+            + ", ".join(needed)
             + ")"
         )
+    valid = [name for name in trial_params.names(cls) if name not in JOB_PARAMS]
     for field, key, value in _sources(spec):
-        rule = schema.get(key)
-        if rule is None:
-            if key.startswith(prefixes):
-                continue
+        try:
+            if key in JOB_PARAMS:
+                raise UnknownParam(key, valid)
+            trial_params.read(cls, key, value)
+        except UnknownParam:
             raise SpecError(
                 f"{field}: not a param of workload {spec.workload!r}; valid params: "
-                + ", ".join(sorted(schema))
-            )
-        if not rule.check(value):
-            raise _fail(field, value, rule.valid())
+                + ", ".join(valid)
+            ) from None
+        except ParamError as exc:
+            raise _fail(field, value, exc.valid) from None
     if spec.params.get("network") == "genotype" and not spec.params.get("genotype"):
         raise SpecError('network="genotype" needs --set genotype=PATH.json or mlflow:RUN_ID')
 
 
-def _points(spec: ExperimentSpec, keys: Iterable[str]) -> Iterable[dict[str, Any]]:
-    """The distinct param sets a trial can see, restricted to ``keys`` (seeds, folds ignored)."""
-    keys = set(keys)
-    axes = [a for a in spec.grid if a in keys or a == "variant"]
-    seen = set()
+def _points(spec: ExperimentSpec) -> Iterable[tuple[str, dict[str, Any]]]:
+    """(the grid point as text, its params) for every grid point (seeds and folds aside)."""
+    axes = list(spec.grid)
     for point in itertools.product(*(spec.grid[a] for a in axes)):
         chosen = dict(zip(axes, point, strict=True))
         bundle = spec.variants.get(chosen.get("variant", ""), {})
-        params = {k: v for k, v in {**spec.params, **bundle, **chosen}.items() if k in keys}
-        params.pop("variant", None)
-        key = json.dumps(params, sort_keys=True, default=str)
-        if key not in seen:
-            seen.add(key)
-            yield params
+        where = ", ".join(f"{k}={_show(v)}" for k, v in chosen.items()) or "params"
+        yield where, {**spec.params, **bundle, **chosen}
 
 
 def check_network_size(space: Any, where: str, allow_large: bool) -> None:
@@ -222,19 +212,30 @@ def check_network_size(space: Any, where: str, allow_large: bool) -> None:
         )
 
 
-def _check_spaces(spec: ExperimentSpec, allow_large: bool) -> None:
-    """The NAS workloads' search spaces: every distinct one is built (cheap: no weights)."""
-    if spec.workload not in ("nas_search", "random_sample"):
-        return
-    from workloads.search import space_from_params
+def _parse(workload: WorkloadDef, params: dict[str, Any], where: str) -> Any:
+    try:
+        return workload.parse(params)
+    except ValueError as exc:
+        raise SpecError(f"{where}: {exc}") from None
 
-    for params in _points(spec, [*SPACE_PARAMS, "theta", "gamma"]):
-        where = "search space " + ", ".join(f"{k}={_show(v)}" for k, v in params.items())
+
+def _check_points(spec: ExperimentSpec, allow_large: bool) -> None:
+    """Every grid point parses as the workload's params (and, sampled, as the sampling
+    workload's); a workload's search space is built (cheap: no weights) and size-checked."""
+    workload = WORKLOADS.get(spec.workload)
+    sampler = WORKLOADS.get(spec.sampling["workload"]) if spec.sampling else None
+    for where, params in _points(spec):
+        parsed = _parse(workload, params, where)
+        if sampler is not None:
+            _parse(sampler, params, f"{where} (as {spec.sampling['workload']})")
+        if workload.search_space is None:
+            continue
         try:
-            space = space_from_params(params)
+            space = workload.search_space(parsed)
         except (ValueError, TypeError, KeyError) as exc:
-            raise SpecError(f"{where}: {exc.args[0] if exc.args else exc}") from None
-        check_network_size(space, where, allow_large)
+            message = exc.args[0] if exc.args else exc
+            raise SpecError(f"search space of {where}: {message}") from None
+        check_network_size(space, f"search space of {where}", allow_large)
 
 
 def n_trials(spec: ExperimentSpec) -> int:
@@ -256,5 +257,5 @@ def validate_spec(spec: ExperimentSpec, allow_large: bool = False) -> Experiment
             f"{spec.name}: {total} trials (limit {MAX_TRIALS} without confirmation); check the "
             f"grid, seeds and folds, or pass {LARGE_FLAG} to start them"
         )
-    _check_spaces(spec, allow_large)
+    _check_points(spec, allow_large)
     return spec

@@ -27,22 +27,10 @@ from workloads.nas.loop import SearchResult
 STATE_FILE = "state.pt"
 
 
-def checkpoint_every(params: Mapping[str, Any]) -> int:
-    """The ``checkpoint_every`` param: a checkpoint every N epochs (default 1, 0 = none)."""
-    value = params.get("checkpoint_every", 1)
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = -1
-    if n < 0 or isinstance(value, bool) or (isinstance(value, float) and value != n):
-        raise ValueError(f"checkpoint_every={value!r}: expected a whole number of epochs >= 0")
-    return n
-
-
-def due(data: DataHandle, params: Mapping[str, Any], epoch: int) -> bool:
-    """Whether ``epoch`` ends with a checkpoint (only when the caller stores them)."""
-    n = checkpoint_every(params)
-    return bool(data.checkpointing) and n > 0 and epoch % n == 0
+def due(data: DataHandle, every: int, epoch: int) -> bool:
+    """Whether ``epoch`` ends with a checkpoint: every ``every`` epochs (the ``checkpoint_every``
+    param; 0: never), and only when the caller stores them."""
+    return bool(data.checkpointing) and every > 0 and epoch % every == 0
 
 
 def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 supervision, pick the threshold on dev, evaluate test, return per-video scores.
 
 A video's score is the mean of its predicted map over its sampled frames (higher = bona fide).
-``network="genotype"`` retrains a searched or sampled architecture (``params["genotype"]``, a
-JSON string) at ``width`` times its search channels (default: its space's ``retrain_width``,
+Its params are :class:`workloads.train_params.TrainEvalParams`. ``network="genotype"`` retrains a
+searched or sampled architecture (``genotype``, a JSON string) at ``width`` times its search channels (default: its space's ``retrain_width``,
 2.0 for NAS-FAS's spaces, 1.0 for Auto-FAS); a scalar (``ce``) head is trained with BCE on the
 video label and scored by ``sigmoid(logit)``. ``loss="depth"`` builds a depth head (ending with
 a ReLU, as CDCN's) trained with MSE + CDL; ``binary`` a head of logits trained with BCE.
@@ -16,7 +16,6 @@ import io
 import math
 import random
 import time
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,10 +31,18 @@ from search_spaces.draw import draw_genotype
 from search_spaces.genotypes import Genotype
 from search_spaces.nets import NETWORKS, count_parameters
 from workloads import checkpointing, distributed
-from workloads.base import SCORE_COLUMNS, WORKLOADS, DataHandle, Report, WorkloadResult
+from workloads.base import (
+    SCORE_COLUMNS,
+    WORKLOADS,
+    DataHandle,
+    Report,
+    WorkloadDef,
+    WorkloadResult,
+)
 from workloads.cache import FrameDataset, build_cache
 from workloads.losses import map_loss, map_score
 from workloads.pipeline import PipelineConfig
+from workloads.train_params import GENOTYPE_NETWORK, RetrainParams, TrainEvalParams
 
 TEST_METRICS = ("apcer", "bpcer", "acer", "hter", "eer", "auc")
 
@@ -56,37 +63,33 @@ def device_for_trial() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-#: ``network`` value that retrains ``params["genotype"]`` instead of a hand-designed net.
-GENOTYPE_NETWORK = "genotype"
-
-
-def genotype_of(params: dict[str, Any]) -> Genotype | None:
+def genotype_of(params: TrainEvalParams) -> Genotype | None:
     """The genotype a ``network="genotype"`` trial retrains (None for hand-designed nets)."""
-    if params.get("network") != GENOTYPE_NETWORK:
+    if params.network != GENOTYPE_NETWORK:
         return None
-    if "genotype" not in params:
+    if params.genotype is None:
         raise KeyError('network="genotype" needs a "genotype" param (a genotype JSON string)')
-    return Genotype.from_json(str(params["genotype"]))
+    return Genotype.from_json(str(params.genotype))
 
 
-def build_model(params: dict[str, Any]) -> nn.Module:
+def build_model(params: TrainEvalParams) -> nn.Module:
     """The trial's network. A ``depth`` loss gets a depth head (ending with a ReLU, as CDCN's);
     any other map loss a head of logits. Genotypes retrain at ``width`` times their search ``C``
     (default: the space's ``retrain_width``)."""
-    depth_head = params.get("loss", "binary") == "depth"
+    depth_head = params.loss == "depth"
     genotype = genotype_of(params)
     if genotype is not None:
-        c, width = params.get("C"), params.get("width")
         return build_network(
             genotype,
-            C=int(c) if c is not None else None,
-            width=float(width) if width is not None else None,
+            C=params.C,
+            width=params.width,
             depth_head=depth_head,
-            input_size=int(params["input_size"]),
+            input_size=params.input_size,
         )
-    factory = NETWORKS.get(params["network"])
-    kwargs = {k: params[k] for k in ("theta", "gamma", "width", "input_size") if k in params}
-    return factory(**kwargs, depth_head=depth_head)
+    factory = NETWORKS.get(params.network)
+    given = {"theta": params.theta, "gamma": params.gamma, "width": params.width}
+    kwargs = {k: v for k, v in given.items() if v is not None}
+    return factory(**kwargs, input_size=params.input_size, depth_head=depth_head)
 
 
 def map_size_of(model: nn.Module, input_size: int) -> int:
@@ -128,14 +131,14 @@ def model_cost(model: nn.Module, input_size: int) -> dict[str, float]:
     }
 
 
-def pipeline_config(params: dict[str, Any], map_size: int) -> PipelineConfig:
+def pipeline_config(params: RetrainParams, input_size: int, map_size: int) -> PipelineConfig:
     return PipelineConfig(
-        frames_per_video=int(params["frames_per_video"]),
-        input_size=int(params["input_size"]),
+        frames_per_video=params.frames_per_video,
+        input_size=input_size,
         map_size=map_size,
-        representation=params.get("representation", "static"),
-        rank_k=int(params.get("rank_k", 7)),
-        label="depth" if params.get("loss", "binary") == "depth" else "binary",
+        representation=params.representation,
+        rank_k=params.rank_k,
+        label="depth" if params.loss == "depth" else "binary",
     )
 
 
@@ -147,9 +150,9 @@ def load_fold(data: DataHandle) -> Fold:
     raise KeyError(f"protocol {data.protocol!r} has no fold {data.fold!r}")
 
 
-def threshold_of(params: dict[str, Any], fold: Fold) -> str | float:
+def threshold_of(params: RetrainParams, fold: Fold) -> str | float:
     """The trial's ``threshold_policy`` param (``fold``/absent: the fold's own policy)."""
-    policy = params.get("threshold_policy", "fold")
+    policy = params.threshold_policy
     policy = fold.threshold_policy if policy in ("fold", None) else policy
     if policy in ("dev_eer", "test_eer"):
         return policy
@@ -206,18 +209,17 @@ def _train_epoch(model, loader, opt, loss_kind, device, epoch) -> tuple[float, i
     return loss_sum / max(count, 1), n
 
 
-@WORKLOADS.register("train_eval")
-def train_eval(params: dict[str, Any], data: DataHandle, report: Report) -> WorkloadResult | None:
+def train_eval(params: TrainEvalParams, data: DataHandle, report: Report) -> WorkloadResult | None:
     """Under ``torch.distributed`` every worker trains a DDP replica on its shard of the train
     split (see ``workloads.distributed``); rank 0 alone scores dev/test and returns the result,
     the other ranks return None."""
-    gen = seed_everything(int(params.get("seed", 0)))
+    gen = seed_everything(params.seed)
     device = distributed.worker_device(device_for_trial())
-    loss_kind = params.get("loss", "binary")
+    loss_kind = params.loss
     fold = load_fold(data)
     model = build_model(params)
-    cfg = pipeline_config(params, map_size_of(model, int(params["input_size"])))
-    cost = model_cost(model, int(params["input_size"]))
+    cfg = pipeline_config(params, params.input_size, map_size_of(model, params.input_size))
+    cost = model_cost(model, params.input_size)
     model.to(device)
     limit = int(fold.train_frame_limit or 0)  # e.g. SiW P1: train on each video's first frames
     whole = [fold.dev, fold.test] if limit else [fold.train, fold.dev, fold.test]
@@ -226,16 +228,13 @@ def train_eval(params: dict[str, Any], data: DataHandle, report: Report) -> Work
     if limit:
         limited = dataclasses.replace(cfg, frame_limit=limit)
         train_cache = build_cache(fold.train, limited, data.cache_root)
-    train_ds = FrameDataset(train_cache, fold.train, augment=bool(params.get("augment", False)))
+    train_ds = FrameDataset(train_cache, fold.train, augment=params.augment)
     dev_ds = FrameDataset(cache, fold.dev) if len(fold.dev) else None
     test_ds = FrameDataset(cache, fold.test)
-    seed = int(params.get("seed", 0))
-    loader = distributed.train_loader(train_ds, int(params["batch_size"]), gen, seed)
+    loader = distributed.train_loader(train_ds, params.batch_size, gen, params.seed)
     trainer = distributed.wrap_model(model, device)  # DDP when distributed; shares model's params
-    opt = torch.optim.Adam(
-        model.parameters(), lr=float(params["lr"]), weight_decay=float(params["weight_decay"])
-    )
-    step = int(params.get("lr_step", 0))
+    opt = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    step = params.lr_step
     sched = torch.optim.lr_scheduler.StepLR(opt, step, gamma=0.5) if step > 0 else None
     dev_scores = None
     samples = 0
@@ -244,7 +243,7 @@ def train_eval(params: dict[str, Any], data: DataHandle, report: Report) -> Work
     state = checkpointing.load_state(data)
     first = checkpointing.restore(state, stateful, gen) + 1 if state else 1
     start = time.perf_counter() - (float(state.get("train_seconds", 0.0)) if state else 0.0)
-    for epoch in range(first, int(params["epochs"]) + 1):
+    for epoch in range(first, params.epochs + 1):
         distributed.set_epoch(loader, epoch)
         train_loss, seen = _train_epoch(trainer, loader, opt, loss_kind, device, epoch)
         samples += seen
@@ -256,7 +255,7 @@ def train_eval(params: dict[str, Any], data: DataHandle, report: Report) -> Work
             dev = compute_metrics(dev_scores, threshold="test_eer")
             metrics.update({"dev_eer": dev["eer"], "dev_auc": dev["auc"]})
         metrics["elapsed_s"] = time.perf_counter() - start
-        if checkpointing.due(data, params, epoch) and distributed.is_main():
+        if checkpointing.due(data, params.checkpoint_every, epoch) and distributed.is_main():
             seconds = metrics["elapsed_s"]
             blob = checkpointing.save_state(epoch, stateful, gen, train_seconds=seconds)
             report(metrics, {checkpointing.STATE_FILE: blob})
@@ -306,9 +305,10 @@ def train_eval(params: dict[str, Any], data: DataHandle, report: Report) -> Work
     return WorkloadResult(final, scores, artifacts, info)
 
 
-def data_config(params: dict[str, Any]) -> PipelineConfig:
+def data_config(params: TrainEvalParams) -> PipelineConfig:
     """The frame-cache setting a trial with these params reads (built once by the driver)."""
-    return pipeline_config(params, map_size_of(build_model(params), int(params["input_size"])))
+    map_size = map_size_of(build_model(params), params.input_size)
+    return pipeline_config(params, params.input_size, map_size)
 
 
-train_eval.data_config = data_config  # type: ignore[attr-defined]
+WORKLOADS.add("train_eval", WorkloadDef(train_eval, TrainEvalParams, data_config))

@@ -4,6 +4,7 @@ and epochs, checked on the trial params a run would hand its workload (random sa
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 import pytest
 from torch import nn
@@ -12,13 +13,9 @@ from orchestrator.experiments import EXPERIMENTS, resolve_experiment
 from orchestrator.jobs import Job, expand_jobs
 from orchestrator.specs import PRESETS
 from search_spaces.nets import count_parameters
-from workloads.search import (
-    data_config,
-    retrain_params,
-    sampled_genotype,
-    search_config,
-    space_from_params,
-)
+from workloads.base import WORKLOADS
+from workloads.search import data_config, sampled_genotype, search_config
+from workloads.search_params import RandomSampleParams, retrain_params, space_from_params
 from workloads.train_eval import build_model
 
 NAS_EXPERIMENTS = (
@@ -33,12 +30,24 @@ NAS_EXPERIMENTS = (
 FAS_ONLY = ("nas_fas_space", "meta_nas_ocim", "meta_nas_siwm")
 
 
+def typed(job: Job):
+    """The job's params as its workload reads them."""
+    return WORKLOADS.get(job.workload).parse(job.params)
+
+
+def sample(job: Job, seed: int) -> RandomSampleParams:
+    """The job's params as a random sample of ``seed`` (its template filled with the seed)."""
+    return WORKLOADS.get("random_sample").parse({**job.params, "sample_seed": seed})
+
+
 def trials(name: str, preset: str) -> list[Job]:
     """Every grid trial of one fold, plus one random sample per template if the spec samples."""
     spec = resolve_experiment(name, preset)
     jobs = expand_jobs(spec, ["fold"], "data")
-    samples = [j.with_sample({"sample_seed": 0}) for j in jobs] if spec.sampling else []
-    return jobs + samples
+    if not spec.sampling:
+        return jobs
+    sampler = spec.sampling["workload"]  # a template runs the sampling workload
+    return jobs + [replace(j, workload=sampler).with_sample({"sample_seed": 0}) for j in jobs]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -48,11 +57,11 @@ def test_fas_space_trains_with_depth_and_the_other_spaces_with_binary_masks(
 ) -> None:
     kinds = set()
     for job in trials(name, preset):
-        p = job.params
+        p = typed(job)
         space = space_from_params(p)
         kinds.add(space.kind)
         want = "depth" if space.kind == "fas" else "binary"
-        assert p["loss"] == want, job.label
+        assert job.params["loss"] == want, job.label
         assert search_config(p, space).loss == want, job.label  # the search's loss
         assert data_config(p).label == want, job.label  # the frame cache's labels
     if name in FAS_ONLY:
@@ -66,14 +75,14 @@ def test_fas_space_trains_with_depth_and_the_other_spaces_with_binary_masks(
 def test_meta_nas_defaults_to_the_static_dynamic_input(name: str, preset: str) -> None:
     for job in trials(name, preset):
         assert job.params["representation"] == "static_dynamic", job.label
-        assert data_config(job.params).representation == "static_dynamic"
+        assert data_config(typed(job)).representation == "static_dynamic"
 
 
 @pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("name", NAS_EXPERIMENTS)
 def test_genotypes_retrain_at_their_spaces_width(name: str, preset: str) -> None:
     for job in trials(name, preset):
-        space = space_from_params(job.params)
+        space = space_from_params(typed(job))
         assert (
             job.params["width"] == space.retrain_width == (1.0 if name == "autofas_search" else 2.0)
         )
@@ -82,11 +91,11 @@ def test_genotypes_retrain_at_their_spaces_width(name: str, preset: str) -> None
 @pytest.mark.parametrize("name", ["nas_fas_space", "nas_baseline_space", "autofas_search"])
 def test_the_retrained_network_has_a_depth_head_only_for_the_depth_loss(name: str) -> None:
     for job in trials(name, "smoke"):
-        genotype, _ = sampled_genotype({**job.params, "sample_seed": 1})
-        params = retrain_params(genotype, job.params)
+        genotype, _ = sampled_genotype(sample(job, 1))
+        params = retrain_params(genotype, typed(job))
         head = build_model(params).head
         relu_last = isinstance(head[-2], nn.ReLU)  # head[-1] squeezes the channel
-        assert relu_last == (params["loss"] == "depth") or genotype.make_space().head == "ce"
+        assert relu_last == (params.loss == "depth") or genotype.make_space().head == "ce"
 
 
 def test_sampled_autofas_genotypes_at_paper_settings_are_near_the_papers_size() -> None:
@@ -95,9 +104,9 @@ def test_sampled_autofas_genotypes_at_paper_settings_are_near_the_papers_size() 
     (job,) = [j for j in expand_jobs(spec, ["p1"], "d") if j.params["variant"] == "DP"]
     sizes = []
     for seed in range(8):
-        genotype, _ = sampled_genotype({**job.params, "sample_seed": seed})
-        params = retrain_params(genotype, job.params)
-        assert params["input_size"] == 108 and params["width"] == 1.0
+        genotype, _ = sampled_genotype(sample(job, seed))
+        params = retrain_params(genotype, typed(job))
+        assert params.input_size == 108 and params.width == 1.0
         sizes.append(count_parameters(build_model(params)))
     assert 200_000 <= statistics.median(sizes) <= 350_000, sizes
 

@@ -294,15 +294,16 @@ def corrupt_root(tmp: Path, smoke_root: Path) -> tuple[str, Path]:
 
 def test_a_corrupt_video_in_a_trial_names_the_file(smoke_root, tmp_path) -> None:
     """Inside a trial the backend reports ``f"{type(exc).__name__}: {exc}"``: the file's name."""
-    from workloads.base import DataHandle
-    from workloads.train_eval import train_eval
+    import workloads
+    from workloads.base import WORKLOADS, DataHandle
 
+    workloads.load_all()
     root, bad = corrupt_root(tmp_path, smoke_root)
     spec = resolve_experiment("ablation_cdc_theta", "smoke")
     params = {**spec.params, "theta": 0.7, "seed": 0}
     data = DataHandle(Path(root), "oulu_npu_p1", "p1", tmp_path / "cache")
     with pytest.raises(ValueError) as info:
-        train_eval(params, data, lambda *a: None)
+        WORKLOADS.get("train_eval").run_trial(params, data, lambda *a: None)
     assert f"{type(info.value).__name__}: {info.value}" == (
         f"VideoDecodeError: {bad}: empty file (0 bytes)"
     )

@@ -21,7 +21,9 @@ import torch
 
 from synth import SynthSize, generate
 from workloads.base import DataHandle
+from workloads.params import parse
 from workloads.search import run_search
+from workloads.search_params import SearchParams
 
 REPO = Path(__file__).resolve().parents[2]
 #: One user per split, two phones (the meta split's two domains), 32 px frames cut to 16 px.
@@ -58,7 +60,9 @@ from pathlib import Path
 import torch
 torch.set_num_threads(1)
 from workloads.base import DataHandle
+from workloads.params import parse
 from workloads.search import run_search
+from workloads.search_params import SearchParams
 
 params, root, out, hold = json.loads(sys.argv[1])
 root, out = Path(root), Path(out)
@@ -76,7 +80,7 @@ def report(metrics, checkpoint=None):
         threading.Event().wait()  # never set: killed here
 
 data = DataHandle(root, "oulu_npu_p1", "p1", root / "cache", checkpointing=True)
-run_search(params, data, report)
+run_search(parse(SearchParams, params), data, report)
 raise SystemExit("the search finished: it should have been killed")
 """
 
@@ -134,14 +138,15 @@ def test_killed_search_resumes_to_the_uninterrupted_result(
     out = tmp_path / "checkpoints"
     proc = _start(params, root, out, KILL_AFTER)
     full_reports: list[dict] = []  # the uninterrupted search, meanwhile
-    full, *_ = run_search(params, DataHandle(root, "oulu_npu_p1", "p1", cache), full_reports.append)
+    data = DataHandle(root, "oulu_npu_p1", "p1", cache)
+    full, *_ = run_search(parse(SearchParams, params), data, full_reports.append)
     assert [m["epoch"] for m in full_reports] == [float(e) for e in range(1, EPOCHS + 1)]
     saved = _kill_after(proc, out, KILL_AFTER)
 
     torch.manual_seed(12345)  # the resume must restore every RNG, not rely on this process
     resumed_reports: list[dict] = []
     resumed, _, info, _ = run_search(
-        params,
+        parse(SearchParams, params),
         DataHandle(root, "oulu_npu_p1", "p1", cache, resume=saved, checkpointing=True),
         lambda m, checkpoint=None: resumed_reports.append(m),
     )

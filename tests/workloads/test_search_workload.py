@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import warnings
@@ -13,18 +14,25 @@ import pytest
 from search_spaces.genotypes import Genotype, GenotypeError, genotype_choices, validate_genotype
 from search_spaces.spaces import make_space
 from synth import SynthSize, generate
+from workloads import batches
 from workloads import search as search_mod
 from workloads import train_eval as te
-from workloads.base import SCORE_COLUMNS, WORKLOADS, DataHandle
+from workloads.base import SCORE_COLUMNS, WORKLOADS, DataHandle, WorkloadDef
+from workloads.params import parse
 from workloads.search import (
     data_config,
     nas_search,
     random_sample,
-    retrain_params,
     sampled_genotype,
     search_space_choices,
+)
+from workloads.search_params import (
+    RandomSampleParams,
+    SearchParams,
+    retrain_params,
     space_from_params,
 )
+from workloads.train_params import TrainEvalParams
 
 #: One user per split, two phones, all three sessions (P1 tests on session 3), 32 px frames.
 TINY = SynthSize(1, 1, 1, phones=(1, 2), n_frames=4, frame_size=32)
@@ -52,6 +60,21 @@ BASE = {
     "loss": "binary",
     "seed": 0,
 }
+
+
+def searched(params: dict) -> SearchParams:
+    return parse(SearchParams, params)
+
+
+def sampled(params: dict) -> RandomSampleParams:
+    return parse(RandomSampleParams, params)
+
+
+def trained(params: dict, genotype: Genotype, **extra) -> TrainEvalParams:
+    """A ``train_eval`` trial of ``genotype`` with the train_eval settings among ``params``."""
+    keys = {f.name for f in dataclasses.fields(TrainEvalParams)}
+    own = {k: v for k, v in params.items() if k in keys}
+    return parse(TrainEvalParams, {**own, "network": "genotype", "genotype": genotype.to_json()})
 
 
 @pytest.fixture(scope="module")
@@ -99,16 +122,16 @@ def _check_result(result, space_name: str = "autofas") -> Genotype:
 def test_nas_search_pipeline(data, monkeypatch, split, extra, domains) -> None:
     seen: set[str] = set()
 
-    class Recording(search_mod.FrameBatches):
+    class Recording(batches.FrameBatches):
         def __init__(self, *args, **kw) -> None:
             super().__init__(*args, **kw)
             seen.update(self.video_ids)
 
-    monkeypatch.setattr(search_mod, "FrameBatches", Recording)
+    monkeypatch.setattr(batches, "FrameBatches", Recording)
     reports: list[dict] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a 2-epoch search may look collapsed: not the point here
-        result = nas_search({**BASE, "split": split, **extra}, data, reports.append)
+        result = nas_search(searched({**BASE, "split": split, **extra}), data, reports.append)
 
     _check_reports(reports, SEARCH_EPOCHS)
     genotype = _check_result(result)
@@ -128,13 +151,13 @@ def test_nas_search_pipeline(data, monkeypatch, split, extra, domains) -> None:
 
 
 def test_search_and_retrain_share_one_cache() -> None:
-    genotype = sampled_genotype({**BASE, "sample_seed": 0})[0]
-    retrain = {**BASE, "network": "genotype", "genotype": genotype.to_json()}
-    assert data_config(BASE).key() == te.data_config(retrain).key()
+    genotype = sampled_genotype(sampled({**BASE, "sample_seed": 0}))[0]
+    retrain = trained(BASE, genotype)
+    assert data_config(searched(BASE)).key() == te.data_config(retrain).key()
     ce = {**BASE, "head": "ce"}
-    ce_genotype = sampled_genotype({**ce, "sample_seed": 0})[0]
-    ce_retrain = {**ce, "network": "genotype", "genotype": ce_genotype.to_json()}
-    assert data_config(ce).key() == te.data_config(ce_retrain).key()
+    ce_genotype = sampled_genotype(sampled({**ce, "sample_seed": 0}))[0]
+    ce_retrain = trained(ce, ce_genotype)
+    assert data_config(searched(ce)).key() == te.data_config(ce_retrain).key()
 
 
 def _choices_of(genotype: Genotype) -> dict[str, str]:
@@ -152,15 +175,16 @@ def _choices_of(genotype: Genotype) -> dict[str, str]:
 
 
 def test_random_sample_seed_and_choices_agree(data) -> None:
-    by_seed, source = sampled_genotype({**BASE, "sample_seed": 7})
-    assert source == "sample_seed" and by_seed == sampled_genotype({**BASE, "sample_seed": 7})[0]
-    assert by_seed != sampled_genotype({**BASE, "sample_seed": 8})[0]
+    by_seed, source = sampled_genotype(sampled({**BASE, "sample_seed": 7}))
+    assert source == "sample_seed"
+    assert by_seed == sampled_genotype(sampled({**BASE, "sample_seed": 7}))[0]
+    assert by_seed != sampled_genotype(sampled({**BASE, "sample_seed": 8}))[0]
     choices = _choices_of(by_seed)
-    assert {k.removeprefix("arch.") for k in choices} == set(search_space_choices(BASE))
+    assert {k.removeprefix("arch.") for k in choices} == set(search_space_choices(sampled(BASE)))
     runs = []
     for extra in ({"sample_seed": 7}, {**choices, "template_key": "x"}):
         reports: list[dict] = []
-        runs.append(random_sample({**BASE, **extra}, data, reports.append))
+        runs.append(random_sample(sampled({**BASE, **extra}), data, reports.append))
         assert [m["epoch"] for m in reports] == [1.0]  # no search: the retrain starts at 1
         assert all(type(v) is float for m in reports for v in m.values())
     assert [r.info["genotype_source"] for r in runs] == ["sample_seed", "choices"]
@@ -171,10 +195,11 @@ def test_random_sample_seed_and_choices_agree(data) -> None:
 
 def test_random_sample_rejects_bad_choices() -> None:
     with pytest.raises(ValueError, match="sample_seed"):
-        sampled_genotype(BASE)
-    bad = {**_choices_of(sampled_genotype({**BASE, "sample_seed": 0})[0]), "arch.bogus": "x"}
+        sampled_genotype(sampled(BASE))
+    genotype = sampled_genotype(sampled({**BASE, "sample_seed": 0}))[0]
+    bad = {**_choices_of(genotype), "arch.bogus": "x"}
     with pytest.raises(GenotypeError, match="bogus"):
-        sampled_genotype({**BASE, **bad})
+        sampled_genotype(sampled({**BASE, **bad}))
 
 
 def test_space_params_flat_keys_win_and_coerce() -> None:
@@ -184,21 +209,22 @@ def test_space_params_flat_keys_win_and_coerce() -> None:
         "attention": "false",
         "C": "4",
     }
-    space = space_from_params(params)
+    space = space_from_params(searched(params))
     assert (space.C, space.attention, space.pooling) == (4, False, "max")
-    assert search_space_choices(params) == genotype_choices(space)
+    assert search_space_choices(sampled(params)) == genotype_choices(space)
     defaults = {"space": "fas_cd", "C": None, "layers": None, "input_size": None}
-    assert space_from_params(defaults) == make_space("fas_cd")
-    assert data_config({**defaults, "frames_per_video": 1}).input_size == 256
+    assert space_from_params(searched(defaults)) == make_space("fas_cd")
+    assert data_config(searched({**defaults, "frames_per_video": 1})).input_size == 256
 
 
 def test_train_eval_retrains_a_ce_genotype(data) -> None:
     space = make_space("fas_cd", C=4, head="ce")
-    genotype = sampled_genotype({"space": "fas_cd", "C": 4, "head": "ce", "sample_seed": 1})[0]
-    params = {**BASE, "network": "genotype", "genotype": genotype.to_json(), "width": 2.0}
+    ce = {"space": "fas_cd", "C": 4, "head": "ce", "sample_seed": 1}
+    genotype = sampled_genotype(sampled(ce))[0]
+    params = trained({**BASE, "width": 2.0}, genotype)
     model = te.build_model(params)
     assert model(te.torch.zeros(2, 3, 32, 32)).shape == (2,)  # scalar logits
-    narrow = te.model_cost(te.build_model({**params, "width": 1.0}), 32)["n_params"]
+    narrow = te.model_cost(te.build_model(dataclasses.replace(params, width=1.0)), 32)["n_params"]
     assert te.model_cost(model, 32)["n_params"] > narrow
     reports: list[dict] = []
     result = te.train_eval(params, data, reports.append)
@@ -214,7 +240,7 @@ def test_fas_space_searches_and_retrains_on_depth_labels_with_a_depth_head(
     """Without a ``loss`` the FAS space takes its paper's: depth labels, MSE + CDL, a ReLU head."""
     from workloads.nas import objective
 
-    params = {**BASE, "space": "fas_van", "loss": None, "width": None}
+    params = searched({**BASE, "space": "fas_van", "loss": None, "width": None})
     assert data_config(params).label == "depth"
     seen: dict[str, list] = {"kinds": [], "supernet": []}
     real_build, real_search_loss, real_train_loss = (
@@ -248,10 +274,11 @@ def test_fas_space_searches_and_retrains_on_depth_labels_with_a_depth_head(
 
 
 def test_domain_split_needs_two_domains(data) -> None:
+    nas = WORKLOADS.get("nas_search")
     with pytest.raises(ValueError, match="2 domains"):
-        nas_search({**BASE, "split": "domain"}, data, lambda m: None)  # one dataset only
-    with pytest.raises(ValueError, match="unknown split"):
-        nas_search({**BASE, "split": "bogus"}, data, lambda m: None)
+        nas.run_trial({**BASE, "split": "domain"}, data, lambda m: None)  # one dataset only
+    with pytest.raises(ValueError, match="split='bogus': expected one of random, domain"):
+        nas.run_trial({**BASE, "split": "bogus"}, data, lambda m: None)
 
 
 def test_load_all_registers_the_search_workloads() -> None:
@@ -263,4 +290,5 @@ def test_load_all_registers_the_search_workloads() -> None:
     spec.loader.exec_module(module)
     module.load_all()
     for name in ("nas_search", "random_sample", "train_eval"):
-        assert hasattr(WORKLOADS.get(name), "data_config")
+        workload = WORKLOADS.get(name)
+        assert isinstance(workload, WorkloadDef) and callable(workload.data_config)

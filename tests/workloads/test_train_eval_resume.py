@@ -10,10 +10,14 @@ import pytest
 import torch
 
 from synth import SynthSize, generate
-from workloads import checkpointing
-from workloads.base import DataHandle
-from workloads.search import nas_search
-from workloads.train_eval import seed_everything, train_eval
+from workloads import checkpointing, load_all
+from workloads.base import WORKLOADS, DataHandle
+from workloads.train_eval import seed_everything
+
+load_all()
+#: The workloads as a trial runs them: from its flat config.
+train_eval = WORKLOADS.get("train_eval").run_trial
+nas_search = WORKLOADS.get("nas_search").run_trial
 
 #: The smoke CDCN ablation trial with augmentation (torch RNG) and a step schedule (lr halves
 #: after epoch 2): every piece of state a resume must carry changes the third epoch.
