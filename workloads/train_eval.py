@@ -190,7 +190,7 @@ def score_videos(
     )[SCORE_COLUMNS]
 
 
-def _train_epoch(model, loader, opt, loss_kind, device, epoch) -> tuple[float, int]:
+def train_epoch(model, loader, opt, loss_kind, device, epoch) -> tuple[float, int]:
     """One pass over ``loader``: the mean loss over all workers' samples, and this worker's
     sample count (DDP averages the gradients; the loss is averaged here for the report)."""
     model.train()
@@ -245,7 +245,7 @@ def train_eval(params: TrainEvalParams, data: DataHandle, report: Report) -> Wor
     start = time.perf_counter() - (float(state.get("train_seconds", 0.0)) if state else 0.0)
     for epoch in range(first, params.epochs + 1):
         distributed.set_epoch(loader, epoch)
-        train_loss, seen = _train_epoch(trainer, loader, opt, loss_kind, device, epoch)
+        train_loss, seen = train_epoch(trainer, loader, opt, loss_kind, device, epoch)
         samples += seen
         if sched:
             sched.step()

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from workloads import distributed
-from workloads.train_eval import _train_epoch
+from workloads.train_eval import train_epoch
 
 N, SIZE, MAP, EPOCHS, LR = 12, 8, 2, 3, 0.05
 
@@ -52,7 +52,7 @@ class _TinyMapNet(nn.Module):
 
 
 def _train(batch_size: int) -> dict:
-    """The train_eval loop's pieces: seeded model, loader, DDP wrapper, Adam, ``_train_epoch``."""
+    """The train_eval loop's pieces: seeded model, loader, DDP wrapper, Adam, ``train_epoch``."""
     torch.manual_seed(0)
     model = _TinyMapNet()
     device = distributed.worker_device(torch.device("cpu"))
@@ -62,7 +62,7 @@ def _train(batch_size: int) -> dict:
     losses, seen = [], 0
     for epoch in range(1, EPOCHS + 1):
         distributed.set_epoch(loader, epoch)
-        loss, n = _train_epoch(trainer, loader, opt, "binary", device, epoch)
+        loss, n = train_epoch(trainer, loader, opt, "binary", device, epoch)
         losses.append(loss)
         seen += n
     return {
