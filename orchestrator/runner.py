@@ -32,7 +32,8 @@ from orchestrator.backend.driver import RunOptions, recover_experiment, run_samp
 from orchestrator.jobs import Job, code_version, data_fingerprint, expand_jobs, stable_hash
 from orchestrator.progress import SweepProgress
 from orchestrator.specs import ExperimentSpec, SpecError
-from orchestrator.tracking import DriverLock, Tracker
+from orchestrator.tracking.claim import DriverLock
+from orchestrator.tracking.runs import Tracker
 from workloads.frames import VideoDecodeError
 
 
