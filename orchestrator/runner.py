@@ -340,22 +340,15 @@ def _run_locked(
             summary.prepare_seconds = time.perf_counter() - t0
             sink = _Sink(tracker, parent, spec, view, done)
             where = {"data_root": data_root, "cache_root": cache_root}
-            options = RunOptions(
-                spec.resources,
-                data_root,
-                cache_root,
-                storage_path=storage_path or os.environ.get("FAS_STORAGE_PATH"),
-                max_failures=spec.retries,
-            )
+            storage = storage_path or os.environ.get("FAS_STORAGE_PATH")
+            options = RunOptions(spec.resources, data_root, cache_root, storage, spec.retries)
 
             def recover(name: str) -> tuple[set[str], dict[str, Job], dict[str, str]]:
                 """What a dead driver's experiment ``name`` left (--fresh: nothing): finished
                 trials delivered now, unfinished ones with their checkpoints."""
                 if fresh:
                     return set(), {}, {}
-                settled, left, points = recover_experiment(
-                    sink, name=name, storage_path=options.storage_path
-                )
+                settled, left, points = recover_experiment(sink, name=name, storage_path=storage)
                 if settled or points:
                     view.console.print(
                         f"  recovered {name}: {len(settled - set(done))} finished trial(s) "
