@@ -31,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("FAS_HOME", str(Path.home() / ".cache" / "fas-orchestrator"))
 
-    from orchestrator import backend
+    from orchestrator.backend.cluster import init_ray
     from orchestrator.experiments import resolve_experiment
     from orchestrator.runner import run_experiment
     from orchestrator.settings import resolve_cache_root, resolve_data_root
@@ -44,7 +44,7 @@ def main() -> None:
     t0 = time.perf_counter()
     root = resolve_data_root(None, spec.data_size)
     data_s = time.perf_counter() - t0
-    backend.init_ray(num_cpus=args.cpus)
+    init_ray(num_cpus=args.cpus)
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         s = run_experiment(

@@ -57,7 +57,8 @@ def main() -> None:
 
     import torch
 
-    from orchestrator import backend
+    from orchestrator.backend.cluster import init_ray
+    from orchestrator.backend.driver import RunOptions, run_trials
     from orchestrator.jobs import data_fingerprint, expand_jobs
     from orchestrator.runner import fold_manifest
     from orchestrator.settings import resolve_cache_root, resolve_data_root
@@ -95,20 +96,19 @@ def main() -> None:
     train_frames = len(fold.train) * int(params["frames_per_video"])
     samples = train_frames * args.epochs
 
-    backend.init_ray(num_cpus=args.cpus)
+    init_ray(num_cpus=args.cpus)
     rows = {}
     with tempfile.TemporaryDirectory() as storage:
         for workers in (1, 2):
             events = _Events()
             start = time.perf_counter()
-            backend.run_trials(
+            run_trials(
                 [job],
                 events,
                 name=f"bench_ray_train_w{workers}",
-                resources={"cpu": 1, "gpu": 0, "workers": workers},
-                data_root=root,
-                cache_root=cache_root,
-                storage_path=storage,
+                options=RunOptions(
+                    {"cpu": 1, "gpu": 0, "workers": workers}, root, cache_root, storage
+                ),
             )
             wall = time.perf_counter() - start
             if events.error or not events.epochs:

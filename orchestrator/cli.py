@@ -34,8 +34,8 @@ class _Commands(TyperGroup):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            tracking = sys.modules.get("orchestrator.tracking")  # only loaded if a command used it
-            if tracking is None or not isinstance(exc, tracking.TrackingStoreError):
+            store = sys.modules.get("orchestrator.tracking.store")  # loaded if a command used it
+            if store is None or not isinstance(exc, store.TrackingStoreError):
                 raise
             err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from None
@@ -58,8 +58,8 @@ EXIT_BUSY, EXIT_INTERRUPTED = 75, 130
 def _trackers(uri: str, names: list[str]):
     """(name, Tracker) for the named experiments (an unknown one is an error), else for every
     experiment the store holds."""
-    from orchestrator.tracking import Tracker
-    from orchestrator.tracking import list_experiments as stored_experiments
+    from orchestrator.tracking.runs import Tracker
+    from orchestrator.tracking.views import list_experiments as stored_experiments
 
     for name in names or stored_experiments(uri):
         tracker = Tracker(uri, name, create=False)
@@ -139,7 +139,8 @@ def run(
         resolve_data_root,
     )
     from orchestrator.specs import SpecError, apply_overrides, parse_set_options
-    from orchestrator.tracking import DriverBusy, resolve_tracking_uri
+    from orchestrator.tracking.claim import DriverBusy
+    from orchestrator.tracking.store import resolve_tracking_uri
     from orchestrator.validation import validate_spec
     from protocols.datasets import DatasetLayoutError
     from workloads.frames import VideoDecodeError
@@ -206,7 +207,8 @@ def report(
     """Paper-shaped tables with 95 % intervals, and figures, from MLflow into --out (the store is
     only read; each sweep's parent run already carries its summary from `orchestrate run`)."""
     from orchestrator.report import FORMATS, experiment_report, render_report, write_report
-    from orchestrator.tracking import genotype_figures, resolve_tracking_uri
+    from orchestrator.tracking.store import resolve_tracking_uri
+    from orchestrator.tracking.views import genotype_figures
 
     if fmt not in FORMATS:
         fail(f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}")
@@ -238,7 +240,7 @@ def status(
 ) -> None:
     """Per experiment: trials done, running, failed and missing (from MLflow, read only)."""
     from orchestrator.report import latest_spec
-    from orchestrator.tracking import resolve_tracking_uri
+    from orchestrator.tracking.store import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri, read_only=True)
     table = Table("experiment", "preset", "trials", "done", "running", "failed", "missing")
@@ -313,7 +315,8 @@ def ui(
     port: int = 5000,
 ) -> None:
     """The MLflow UI on the configured store."""
-    from orchestrator.tracking import launch_ui, resolve_tracking_uri
+    from orchestrator.tracking.store import resolve_tracking_uri
+    from orchestrator.tracking.views import launch_ui
 
     raise typer.Exit(launch_ui(resolve_tracking_uri(tracking_uri), host, port))
 

@@ -29,7 +29,7 @@ def _genotype_text(ref: object, tracking_uri: str | Callable[[], str]) -> tuple[
         run_id = ref[len(GENOTYPE_RUN_PREFIX) :].strip()
         if not run_id:
             raise SpecError(f"genotype={ref!r}: no run id; expected {GENOTYPE_RUN_PREFIX}RUN_ID")
-        from orchestrator.tracking import run_artifact_text
+        from orchestrator.tracking.views import run_artifact_text
 
         uri = tracking_uri() if callable(tracking_uri) else tracking_uri
         return run_artifact_text(uri, run_id, "genotype.json"), ref

@@ -369,7 +369,7 @@ def summary_files(report: Report) -> dict[str, bytes]:
 
 
 def publish(tracker, run_id: str, report: Report) -> None:
-    """Log the report on a sweep's parent run (``tracker``: ``orchestrator.tracking.Tracker``)."""
+    """Log the report on a sweep's parent run (``tracker``: ``orchestrator.tracking.runs.Tracker``)."""
     description = f"**{report.title}**\n\n{render_report(report, 'md')}"
     if len(description) > MAX_DESCRIPTION:
         description = f"**{report.title}**\n\n{report.note}\n\nFull table: summary/table.md"

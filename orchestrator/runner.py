@@ -2,7 +2,7 @@
 
 Resuming after a killed driver: each stage's Tune experiment is named by a hash of its job set
 (``tune_name``), so the same command first recovers what the dead driver left
-(``backend.recover_experiment``, from plain files, never unpickled): finished trials are delivered
+(``recover_experiment``, from plain files, never unpickled): finished trials are delivered
 to MLflow, unfinished ones continue from their newest checkpoint, and what is still missing runs
 anew. The sampled (Optuna) stage recovers the same way: the dead driver's drawn samples finish
 (or are delivered), and only samples still missing are drawn, by a sampler seeded past them
@@ -27,11 +27,13 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
-from orchestrator import backend
+from orchestrator.backend.cluster import cluster_resources, init_ray, map_tasks
+from orchestrator.backend.driver import RunOptions, recover_experiment, run_sampled, run_trials
 from orchestrator.jobs import Job, code_version, data_fingerprint, expand_jobs, stable_hash
 from orchestrator.progress import SweepProgress
 from orchestrator.specs import ExperimentSpec, SpecError
-from orchestrator.tracking import DriverLock, Tracker
+from orchestrator.tracking.claim import DriverLock
+from orchestrator.tracking.runs import Tracker
 from workloads.frames import VideoDecodeError
 
 
@@ -198,7 +200,7 @@ def prepare_caches(
         workload = WORKLOADS.get(job.workload)
         cfg = workload.data_config(workload.parse(job.params))
         configs[cfg.key()] = cfg
-    n_chunks = max(1, int(backend.cluster_resources().get("CPU", 1)) * 2)
+    n_chunks = max(1, int(cluster_resources().get("CPU", 1)) * 2)
     for cfg in configs.values():
         todo = missing_entries(manifest, cfg, cache_root)
         if todo.empty:
@@ -208,7 +210,7 @@ def prepare_caches(
         ]
         task = view.stage(f"  preprocessing {len(todo)} videos ({cfg.key()})", len(chunks))
         try:
-            backend.map_tasks(
+            map_tasks(
                 _build_cache_chunk,
                 [(chunk, cfg, str(cache_root)) for chunk in chunks],
                 on_done=lambda d, t, task=task: view.advance_stage(task, d, t),
@@ -324,7 +326,7 @@ def _run_locked(
         summary.wall_seconds = time.perf_counter() - start
         return summary
     t0 = time.perf_counter()
-    backend.init_ray(address)
+    init_ray(address)
     summary.init_seconds = time.perf_counter() - t0
     parent = tracker.start_parent(
         f"{spec.name}-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
@@ -343,17 +345,14 @@ def _run_locked(
             sink = _Sink(tracker, parent, spec, view, done)
             where = {"data_root": data_root, "cache_root": cache_root}
             storage = storage_path or os.environ.get("FAS_STORAGE_PATH")
-            place = {**where, "resources": spec.resources, "storage_path": storage}
-            common = {**place, "max_failures": spec.retries}
+            options = RunOptions(spec.resources, data_root, cache_root, storage, spec.retries)
 
             def recover(name: str) -> tuple[set[str], dict[str, Job], dict[str, str]]:
                 """What a dead driver's experiment ``name`` left (--fresh: nothing): finished
                 trials delivered now, unfinished ones with their checkpoints."""
                 if fresh:
                     return set(), {}, {}
-                settled, left, points = backend.recover_experiment(
-                    sink, name=name, storage_path=storage
-                )
+                settled, left, points = recover_experiment(sink, name=name, storage_path=storage)
                 if settled or points:
                     view.console.print(
                         f"  recovered {name}: {len(settled - set(done))} finished trial(s) "
@@ -365,8 +364,8 @@ def _run_locked(
             name = tune_name(spec, [j.run_key for j in jobs], where_hash)
             settled, _, points = recover(name) if todo else (set(), {}, {})
             todo = [j for j in todo if j.run_key not in settled]
-            summary.trials_wall_seconds += backend.run_trials(
-                todo, sink, name=name, resume=points, **common
+            summary.trials_wall_seconds += run_trials(
+                todo, sink, name=name, options=options, resume=points
             )
             for template, remaining, seed in plan:
                 if not remaining:
@@ -374,12 +373,12 @@ def _run_locked(
                 name = tune_name(spec, [template.run_key], where_hash)
                 settled, left, points = recover(name)
                 unfinished = [j for k, j in left.items() if k not in done]
-                summary.trials_wall_seconds += backend.run_trials(
-                    unfinished, sink, name=name, resume=points, **common
+                summary.trials_wall_seconds += run_trials(
+                    unfinished, sink, name=name, options=options, resume=points
                 )
                 drawn = len(settled - set(done)) + len(unfinished)  # samples the dead driver drew
                 if remaining > drawn:
-                    summary.trials_wall_seconds += backend.run_sampled(
+                    summary.trials_wall_seconds += run_sampled(
                         template,
                         _choices(template),
                         sink,
@@ -387,7 +386,7 @@ def _run_locked(
                         algorithm=spec.sampling["algorithm"],
                         seed=seed + drawn,
                         name=name,
-                        **common,
+                        options=options,
                     )
         summary.finished, summary.failed = sink.summary_finished, sink.summary_failed
         summary.trial_seconds, summary.resumed = sink.trial_seconds, sink.resumed

@@ -1,8 +1,9 @@
 """What a trial reads and writes, without Ray: report kinds, checkpoint files, the trial's
 context, Tune's experiment folder on any filesystem, and the Optuna space of sampled trials.
 
-``backend.py`` (the only module that imports ray) drives Tune with these; keeping them here keeps
-the Ray module to the Ray calls and lets the rest be tested without a cluster.
+The ``orchestrator.backend`` package (the only one that imports ray) drives Tune with these;
+keeping them here keeps the Ray modules to the Ray calls and lets the rest be tested without a
+cluster.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ def gate(run_key: str, epoch: int) -> None:
     (root / f"{run_key}.{epoch}.reached").touch()
     while not ((root / "go").exists() or (root / f"{run_key}.{epoch}.go").exists()):
         time.sleep(0.05)  # polls for the test's release; the pace is the test's, not a timer's
+
+
+def objective(metrics: Mapping[str, float]) -> float:
+    """What a sampler minimises, from a trial's latest metrics: its dev EER (a sampler learns
+    from dev only: the test split never steers a search); NaN before one was reported."""
+    return float(metrics.get("dev_eer", float("nan")))
 
 
 def write_result(result, out: Path, node_id: str) -> None:

@@ -367,7 +367,7 @@ def test_tracker_retries_transient_failures_without_duplicates(
     import requests
     from mlflow.exceptions import MlflowException
 
-    from orchestrator.tracking import CREATE_TOKEN_TAG, Tracker
+    from orchestrator.tracking.runs import CREATE_TOKEN_TAG, Tracker
 
     monkeypatch.setenv("FAS_MLFLOW_RETRY_SECONDS", "30")
     tracker = Tracker(stack.server.uri, "tracker_retries")

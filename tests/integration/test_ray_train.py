@@ -107,24 +107,24 @@ def test_the_workload_error_is_preferred_over_its_peers_collective_errors() -> N
     import ray.exceptions
     import ray.train
 
-    from orchestrator.backend import _application_error
+    from orchestrator.backend.train import application_error
     from workloads.train_eval import DivergedError
 
     peer = RuntimeError("[gloo] Connection closed by peer")
     cause = DivergedError("training loss became nan at epoch 3")
     exc = ray.train.WorkerGroupError("two workers failed", {0: peer, 1: cause})
-    assert _application_error(exc) == "DivergedError: training loss became nan at epoch 3"
+    assert application_error(exc) == "DivergedError: training loss became nan at epoch 3"
     lost = ray.train.WorkerGroupError("a node died", {1: ray.exceptions.RayActorError()})
-    assert _application_error(lost) is None  # infrastructure: Tune retries the trial
+    assert application_error(lost) is None  # infrastructure: Tune retries the trial
     # Ray Train's report of a worker lost with its node: a failed health check caused by Ray
     from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError
 
     check = WorkerHealthCheckFailedError("health check failed", ray.exceptions.ActorDiedError())
-    assert _application_error(ray.train.WorkerGroupError("lost", {1: check})) is None
+    assert application_error(ray.train.WorkerGroupError("lost", {1: check})) is None
     collateral = ray.train.WorkerGroupError("lost", {0: peer, 1: check})
-    assert _application_error(collateral) is None  # its peer's collective error is collateral
+    assert application_error(collateral) is None  # its peer's collective error is collateral
     both = ray.train.WorkerGroupError("lost", {0: cause, 1: check})
-    assert _application_error(both) == "DivergedError: training loss became nan at epoch 3"
+    assert application_error(both) == "DivergedError: training loss became nan at epoch 3"
 
 
 def test_workers_must_be_a_positive_integer(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from orchestrator.tracking import Tracker
+from orchestrator.tracking.runs import Tracker
 
 
 def test_scores_and_summary_round_trip(tmp_path) -> None:

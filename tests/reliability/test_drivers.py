@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.tracking import DriverBusy, DriverLock, Tracker
+from orchestrator.tracking.claim import DriverBusy, DriverLock
+from orchestrator.tracking.runs import Tracker
 from tests import sweeps
 
 EXPERIMENT = "ablation_cdc_theta"

@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 from orchestrator.experiments import resolve_experiment
 from orchestrator.report import latest_spec
-from orchestrator.tracking import CUT_MARK, MAX_PARAM, SPEC_ARTIFACT, Tracker
+from orchestrator.tracking.runs import CUT_MARK, MAX_PARAM, SPEC_ARTIFACT, Tracker
 
 REPO = Path(__file__).resolve().parents[2]
 BOUND = 30.0  # a safety bound on a failing command, not a pace: the check itself takes seconds
