@@ -14,6 +14,7 @@ machine's parallelism the runner actually gets: summed job compute against the T
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -33,7 +34,7 @@ def main() -> None:
 
     from orchestrator.backend.cluster import init_ray
     from orchestrator.experiments import resolve_experiment
-    from orchestrator.runner import run_experiment
+    from orchestrator.runner import RunRequest, run_experiment
     from orchestrator.settings import resolve_cache_root, resolve_data_root
     from orchestrator.specs import apply_overrides, parse_set_options
 
@@ -47,22 +48,10 @@ def main() -> None:
     init_ray(num_cpus=args.cpus)
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
-        s = run_experiment(
-            spec,
-            data_root=root,
-            cache_root=resolve_cache_root(),
-            tracking_uri=uri,
-            console=console,
-            fresh=True,
-        )
+        where = RunRequest(root, resolve_cache_root(), uri, console)
+        s = run_experiment(spec, dataclasses.replace(where, fresh=True))
         t1 = time.perf_counter()
-        again = run_experiment(
-            spec,
-            data_root=root,
-            cache_root=resolve_cache_root(),
-            tracking_uri=uri,
-            console=console,
-        )
+        again = run_experiment(spec, where)
         rerun_s = time.perf_counter() - t1
     slots = args.cpus / float(spec.resources.get("cpu", 1))
     ideal = s.trial_seconds / slots

@@ -1,7 +1,7 @@
 """An exclusive advisory lock on a lock file, held for a ``with`` block (POSIX ``flock``).
 
 Used where two processes on one machine may create the same thing at once: the embedded data
-root (``synth``) and a new SQLite tracking store's schema (``orchestrator.tracking``). Where
+root (``synth``) and a new SQLite tracking store's schema (``orchestrator.tracking.store``). Where
 ``fcntl`` does not exist (Windows) the block runs unlocked; callers rely on atomic renames there.
 """
 

@@ -130,7 +130,7 @@ def run(
     """
     from orchestrator.experiments import resolve_experiment
     from orchestrator.genotype_ref import resolve_network
-    from orchestrator.runner import run_experiment
+    from orchestrator.runner import RunRequest, run_experiment
     from orchestrator.settings import (
         SettingsError,
         check_run_paths,
@@ -154,8 +154,7 @@ def run(
         root = resolve_data_root(
             data_root, spec.data_size, console, protocol_folders(spec.protocol)
         )
-        summary = run_experiment(
-            spec,
+        where = RunRequest(
             data_root=root,
             cache_root=resolve_cache_root(cache_root),
             tracking_uri=uri,
@@ -164,6 +163,7 @@ def run(
             storage_path=storage_path,
             fresh=fresh,
         )
+        summary = run_experiment(spec, where)
     except (
         SpecError,
         SettingsError,
@@ -206,7 +206,13 @@ def report(
 ) -> None:
     """Paper-shaped tables with 95 % intervals, and figures, from MLflow into --out (the store is
     only read; each sweep's parent run already carries its summary from `orchestrate run`)."""
-    from orchestrator.report import FORMATS, experiment_report, render_report, write_report
+    from orchestrator.report import (
+        FORMATS,
+        experiment_report,
+        latest_spec,
+        render_report,
+        write_report,
+    )
     from orchestrator.tracking.store import resolve_tracking_uri
     from orchestrator.tracking.views import genotype_figures
 
@@ -222,7 +228,8 @@ def report(
             continue
         shown += 1
         paths = write_report(rep, fmt, out)
-        paths += genotype_figures(tracker, out / f"{name}_genotypes")
+        spec = latest_spec(tracker.parent_runs(), tracker.spec) or {}
+        paths += genotype_figures(tracker, out / f"{name}_genotypes", spec.get("workload", ""))
         if tables:
             console.print(f"\n[bold]{rep.title}[/bold]")
             console.print(render_report(rep, fmt), markup=False)

@@ -15,9 +15,7 @@ the same name replaces the old state.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,8 +27,16 @@ from rich.console import Console
 
 from orchestrator.backend.cluster import cluster_resources, init_ray, map_tasks
 from orchestrator.backend.driver import RunOptions, recover_experiment, run_sampled, run_trials
-from orchestrator.jobs import Job, code_version, data_fingerprint, expand_jobs, stable_hash
+from orchestrator.jobs import (
+    Job,
+    code_version,
+    data_fingerprint,
+    expand_jobs,
+    git_sha,
+    stable_hash,
+)
 from orchestrator.progress import SweepProgress
+from orchestrator.sink import TrialSink
 from orchestrator.specs import ExperimentSpec, SpecError
 from orchestrator.tracking.claim import DriverLock
 from orchestrator.tracking.runs import Tracker
@@ -51,118 +57,6 @@ class RunSummary:
     trials_wall_seconds: float = 0.0
     trial_seconds: float = 0.0
     resumed: list[str] = field(default_factory=list)
-
-
-def git_sha() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).resolve().parent,
-            timeout=5,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-class _Sink:
-    """Trial events -> MLflow child runs and the progress view (runs in the driver only).
-
-    ``done``: run keys already FINISHED in MLflow; a restored experiment may report them again
-    (a trial that finished just before its driver died), and they stay untouched.
-    """
-
-    def __init__(
-        self,
-        tracker: Tracker,
-        parent: str,
-        spec: ExperimentSpec,
-        view: SweepProgress,
-        done: Iterable[str] = (),
-    ):
-        self.tracker, self.parent, self.spec, self.view = tracker, parent, spec, view
-        self.done = set(done)
-        self.children: dict[str, str] = {}
-        self.logged: dict[str, int] = {}  # run key -> last epoch its adopted run already holds
-        self.existing: dict[str, set[str]] = {}  # run key -> metric names its adopted run holds
-        self.resumed: list[str] = []
-        self.summary_finished: list[str] = []
-        self.summary_failed: dict[str, str] = {}
-        self.trial_seconds = 0.0
-        self.sha = git_sha()
-
-    def _child(self, job: Job, resumed: bool = False) -> str:
-        if job.run_key not in self.children and resumed:
-            adopted = self.tracker.adopt_child(self.parent, job.run_key)
-            if adopted is not None:
-                run_id, self.logged[job.run_key], self.existing[job.run_key] = adopted
-                self.children[job.run_key] = run_id
-                self.resumed.append(job.run_key)
-        if job.run_key not in self.children:
-            tags = {
-                "run_key": job.run_key,
-                "protocol": job.protocol,
-                "fold": job.fold,
-                "preset": self.spec.preset,
-                "git_sha": self.sha,
-                "experiment": job.experiment,
-                "workload": job.workload,
-            }
-            self.children[job.run_key] = self.tracker.start_child(
-                self.parent, job.label, tags, job.params
-            )
-        return self.children[job.run_key]
-
-    def started(self, job: Job, resumed: bool = False) -> None:
-        if job.run_key in self.done:
-            return
-        self._child(job, resumed)
-        self.view.started(job)
-
-    def epoch(self, job: Job, metrics: dict[str, float]) -> None:
-        step = int(metrics.get("epoch", 0))
-        if job.run_key in self.done or (step and step <= self.logged.get(job.run_key, 0)):
-            return  # a resumed trial replaying epochs its run already holds
-        self.tracker.log_metrics(self._child(job), metrics, step=step)
-        self.view.epoch(job, metrics)
-
-    def finished(self, job: Job, metrics: dict[str, float], artifact_dir: Path) -> None:
-        if job.run_key in self.done:
-            return
-        run_id = self._child(job)
-        info = json.loads((artifact_dir / "result.json").read_text()).get("info", {})
-        self.trial_seconds += float(info.get("train_seconds", 0.0))
-        held = self.existing.get(job.run_key, set())
-        self.tracker.log_metrics(run_id, {k: v for k, v in metrics.items() if k not in held}, 0)
-        tags = {
-            "threshold_policy": info.get("threshold_policy", ""),
-            "node_id": info.get("node_id", ""),
-        }
-        if "resumed_from_epoch" in info:  # the workload continued after this epoch
-            tags["resumed_from_epoch"] = str(info["resumed_from_epoch"])
-        self.tracker.set_tags(run_id, tags)
-        self.tracker.log_artifacts(run_id, artifact_dir)
-        self.tracker.end(run_id, "FINISHED")
-        self.summary_finished.append(job.run_key)
-        self.view.finished(job, metrics)
-
-    def interrupted(self) -> None:
-        """Ctrl-C: the runs of trials that had not ended end KILLED (a resume adopts them)."""
-        ended = set(self.summary_finished) | set(self.summary_failed)
-        for key, run_id in self.children.items():
-            if key not in ended:
-                self.tracker.end(run_id, "KILLED")
-
-    def failed(self, job: Job, error: str) -> None:
-        if job.run_key in self.done:
-            return
-        run_id = self._child(job)
-        self.tracker.set_tags(run_id, {"error": error})
-        self.tracker.end(run_id, "FAILED")
-        self.summary_failed[job.run_key] = error
-        self.view.failed_trial(job, error)
 
 
 def _choices(template: Job) -> dict[str, list]:
@@ -190,11 +84,9 @@ def prepare_caches(
     """Preprocess every video once per pipeline setting, in parallel Ray tasks, before trials.
 
     An unusable video raises :class:`VideoDecodeError` naming the file (the first one found)."""
-    import workloads
     from workloads.base import WORKLOADS
     from workloads.cache import missing_entries
 
-    workloads.load_all()
     configs = {}
     for job in jobs:
         workload = WORKLOADS.get(job.workload)
@@ -275,41 +167,38 @@ def fold_manifest(spec: ExperimentSpec, data_root: Path) -> tuple[list[str], pd.
     return [f.name for f in folds], manifest
 
 
-def run_experiment(
-    spec: ExperimentSpec,
-    *,
-    data_root: Path,
-    cache_root: Path,
-    tracking_uri: str,
-    console: Console,
-    address: str | None = None,
-    storage_path: str | None = None,
-    fresh: bool = False,
-) -> RunSummary:
+@dataclass(frozen=True)
+class RunRequest:
+    """Where ``orchestrate run`` runs: data, frame cache, tracking store, cluster, Ray storage;
+    ``fresh`` skips both MLflow's finished trials and a dead driver's recovery."""
+
+    data_root: Path
+    cache_root: Path
+    tracking_uri: str
+    console: Console
+    address: str | None = None
+    storage_path: str | None = None
+    fresh: bool = False
+
+
+def run_experiment(spec: ExperimentSpec, req: RunRequest) -> RunSummary:
+    """Run what MLflow does not hold yet of ``spec``, one driver per experiment and store."""
     start = time.perf_counter()
-    folds, manifest = fold_manifest(spec, data_root)  # data errors before the store is touched
-    tracker = Tracker(tracking_uri, spec.name)
+    folds, manifest = fold_manifest(spec, req.data_root)  # data errors before the store
+    tracker = Tracker(req.tracking_uri, spec.name)
     with DriverLock(tracker):  # one driver per experiment and store (DriverBusy otherwise)
-        return _run_locked(
-            spec, tracker, start, folds, manifest, cache_root, tracking_uri, console,
-            address, storage_path, fresh, data_root,
-        )  # fmt: skip
+        return _run_locked(spec, tracker, req, start, folds, manifest)
 
 
 def _run_locked(
     spec: ExperimentSpec,
     tracker: Tracker,
+    req: RunRequest,
     start: float,
     folds: list[str],
     manifest: pd.DataFrame,
-    cache_root: Path,
-    tracking_uri: str,
-    console: Console,
-    address: str | None,
-    storage_path: str | None,
-    fresh: bool,
-    data_root: Path,
 ) -> RunSummary:
+    data_root, cache_root, console, fresh = req.data_root, req.cache_root, req.console, req.fresh
     jobs = expand_jobs(spec, folds, data_fingerprint(manifest))
     done = {} if fresh else tracker.finished_run_keys()
     todo = [j for j in jobs if j.run_key not in done]
@@ -326,7 +215,7 @@ def _run_locked(
         summary.wall_seconds = time.perf_counter() - start
         return summary
     t0 = time.perf_counter()
-    init_ray(address)
+    init_ray(req.address)
     summary.init_seconds = time.perf_counter() - t0
     parent = tracker.start_parent(
         f"{spec.name}-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
@@ -336,15 +225,15 @@ def _run_locked(
     )
     summary.parent_run_id = parent
     status = "FAILED"
-    sink: _Sink | None = None
+    sink: TrialSink | None = None
     try:
         with SweepProgress(console, len(todo) + n_sampled, spec.name) as view:
             t0 = time.perf_counter()
             prepare_caches(todo + [t for t, n, _ in plan if n], manifest, cache_root, view)
             summary.prepare_seconds = time.perf_counter() - t0
-            sink = _Sink(tracker, parent, spec, view, done)
+            sink = TrialSink(tracker, parent, spec, view, done)
             where = {"data_root": data_root, "cache_root": cache_root}
-            storage = storage_path or os.environ.get("FAS_STORAGE_PATH")
+            storage = req.storage_path or os.environ.get("FAS_STORAGE_PATH")
             options = RunOptions(spec.resources, data_root, cache_root, storage, spec.retries)
 
             def recover(name: str) -> tuple[set[str], dict[str, Job], dict[str, str]]:
@@ -360,7 +249,7 @@ def _run_locked(
                     )
                 return settled, left, points
 
-            where_hash = {**where, "tracking_uri": tracking_uri}
+            where_hash = {**where, "tracking_uri": req.tracking_uri}
             name = tune_name(spec, [j.run_key for j in jobs], where_hash)
             settled, _, points = recover(name) if todo else (set(), {}, {})
             todo = [j for j in todo if j.run_key not in settled]

@@ -109,11 +109,9 @@ def _check_resources(resources: Mapping[str, Any]) -> None:
 
 
 def _check_registries(spec: ExperimentSpec) -> None:
-    import workloads
     from protocols.protocols import PROTOCOLS
     from synth import SYNTH_SIZES
 
-    workloads.load_all()
     if spec.workload not in WORKLOADS:
         raise _fail("workload", spec.workload, "one of " + ", ".join(WORKLOADS.names()))
     if spec.protocol not in PROTOCOLS:

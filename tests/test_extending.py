@@ -27,7 +27,7 @@ from search_spaces.spaces import SPACES, make_space
 RECIPES = {
     # A dataset adapter: <root>/toyset/<live|print>/<subject>_<session>.avi, train subjects
     # 1-4, test 5-6 (protocols/adapters/<name>.py).
-    "toy_dataset": '''
+    "toy_dataset": """
 from pathlib import Path
 
 from protocols.adapters.common import row, to_manifest
@@ -46,9 +46,9 @@ def toyset(root: Path):
             rows.append(row("toyset", root, path, subject=subject, session=session,
                             device="1", pai=pai, attack_type=pai, split=split))
     return to_manifest(rows, "toyset", root, LAYOUT)
-''',
+""",
     # A protocol with its table kind (protocols/<name>.py).
-    "toy_protocol": '''
+    "toy_protocol": """
 from dataclasses import dataclass
 
 from protocols.cross import ManifestProtocol, train_dev
@@ -68,9 +68,9 @@ class ToyProtocol(ManifestProtocol):
 
 
 PROTOCOLS.add("toy_protocol", ToyProtocol("toy_protocol", "Train subjects 1-4, test 5-6."))
-''',
+""",
     # An experiment (orchestrator/catalog/<name>.py).
-    "toy_experiment": '''
+    "toy_experiment": """
 from orchestrator.catalog.recipes import ABLATION_PRESETS, CDCN_PARAMS
 from orchestrator.experiments import register
 from orchestrator.specs import ExperimentSpec
@@ -86,13 +86,13 @@ register(
         presets=ABLATION_PRESETS,
     )
 )
-''',
+""",
     # A search space (search_spaces/<name>.py).
-    "toy_space": '''
+    "toy_space": """
 from search_spaces.spaces import preset
 
 preset("toy_fas", kind="fas", op_space="cd", C=8, layers=3, input_size=32, pooling="max")
-''',
+""",
 }
 ENTRIES = [
     (DATASETS, "toyset"),
@@ -173,4 +173,3 @@ def test_a_new_search_space_builds_and_samples(recipes) -> None:
     assert space.C == 8 and space.input_size == 32
     genotype = sample_genotype(space, 0)
     assert genotype.space == "toy_fas"
-

@@ -8,7 +8,7 @@ frames a trial reads (``data_config``) and, if it has them, the choices a sample
 it nothing else. A workload never imports ray or mlflow: the orchestrator hands it its params,
 a data handle and a ``report`` callable, and turns what it reports and returns into Ray results
 and MLflow runs. Adding a workload is one module defining these plus one ``WORKLOADS.add`` line
-(and its import in :func:`workloads.load_all`).
+(and its import in ``workloads/catalog.py``).
 
 Checkpoints (so a trial killed mid-way continues instead of starting over): when
 ``data.checkpointing`` is set, a workload may pass ``report(metrics, checkpoint)`` a dict file name
@@ -118,4 +118,5 @@ WORKLOADS: Registry[WorkloadDef] = Registry(
     "``params`` its typed trial params parsed from the flattened trial config (plain JSON "
     "values); ``report`` takes per-epoch metrics including ``epoch`` and, when "
     "``data.checkpointing``, a checkpoint to resume from (``data.resume``).",
+    entries="workloads.catalog",
 )

@@ -28,12 +28,9 @@ from orchestrator.trials import (
 
 
 def setup_workloads(ctx: Mapping[str, Any]) -> None:
-    """A trial process: the workloads registered, torch on the trial's threads."""
+    """A trial process: torch on the trial's threads (the workloads register on first lookup)."""
     import torch
 
-    import workloads
-
-    workloads.load_all()
     torch.set_num_threads(max(1, int(ctx["threads"])))
 
 

@@ -18,13 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-
-try:
-    import fcntl
-except ImportError:  # not on Windows: concurrent drivers there are not supported
-    fcntl = None  # type: ignore[assignment]
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
+
+from core.filelock import file_lock
 
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
@@ -142,15 +139,11 @@ def schema_lock(uri: str):
     """Hold a lock beside a SQLite store while its schema may be created or migrated: two
     drivers opening a new store at once would otherwise race in MLflow's migrations."""
     db = sqlite_path(uri)
-    if db is None or fcntl is None:
+    if db is None:
         yield
         return
-    with open(db.parent / f".{db.name}.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(db.parent / f".{db.name}.lock"):
+        yield
 
 
 def _is_store(db: Path | None) -> bool:

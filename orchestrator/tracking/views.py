@@ -13,14 +13,13 @@ from mlflow.tracking import MlflowClient
 from orchestrator.tracking.runs import Tracker
 
 
-def genotype_figures(tracker: Tracker, out: Path) -> list[Path]:
-    """The genotype pictures of the finished searched trials, one PNG per trial, into ``out``."""
+def genotype_figures(tracker: Tracker, out: Path, workload: str) -> list[Path]:
+    """The genotype pictures of the finished trials of ``workload`` (the experiment's own, not
+    its random samples'), one PNG per trial that drew one, into ``out``."""
     children = tracker.child_runs()
     if children.empty or "tags.workload" not in children:
         return []
-    done = children[
-        (children["status"] == "FINISHED") & (children["tags.workload"] == "nas_search")
-    ]
+    done = children[(children["status"] == "FINISHED") & (children["tags.workload"] == workload)]
     paths = []
     for row in done.to_dict("records"):
         run_id = row["run_id"]

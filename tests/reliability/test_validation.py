@@ -294,10 +294,8 @@ def corrupt_root(tmp: Path, smoke_root: Path) -> tuple[str, Path]:
 
 def test_a_corrupt_video_in_a_trial_names_the_file(smoke_root, tmp_path) -> None:
     """Inside a trial the backend reports ``f"{type(exc).__name__}: {exc}"``: the file's name."""
-    import workloads
     from workloads.base import WORKLOADS, DataHandle
 
-    workloads.load_all()
     root, bad = corrupt_root(tmp_path, smoke_root)
     spec = resolve_experiment("ablation_cdc_theta", "smoke")
     params = {**spec.params, "theta": 0.7, "seed": 0}

@@ -10,11 +10,10 @@ import pytest
 import torch
 
 from synth import SynthSize, generate
-from workloads import checkpointing, load_all
+from workloads import checkpointing
 from workloads.base import WORKLOADS, DataHandle
 from workloads.train_eval import seed_everything
 
-load_all()
 #: The workloads as a trial runs them: from its flat config.
 train_eval = WORKLOADS.get("train_eval").run_trial
 nas_search = WORKLOADS.get("nas_search").run_trial
