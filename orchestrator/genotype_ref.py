@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from orchestrator.specs import ExperimentSpec, SpecError
+from workloads.base import GENOTYPE_NETWORK
 
 GENOTYPE_RUN_PREFIX = "mlflow:"
 
@@ -80,7 +81,7 @@ def resolve_network(
         source = f"inline:{digest[:8]}"
     params = {
         **spec.params,
-        "network": "genotype",
+        "network": GENOTYPE_NETWORK,
         "genotype": genotype.to_json(indent=None),
         "genotype_source": source,
         "width": space.retrain_width,  # NAS-FAS doubles the search width, Auto-FAS keeps it

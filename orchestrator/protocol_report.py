@@ -15,6 +15,7 @@ import pandas as pd
 from orchestrator.report_stats import COST_COLUMNS, RunStats
 from protocols.metrics import summarize
 from protocols.protocols import PER_TYPE, PROTOCOLS, SUB_PROTOCOLS
+from workloads.base import GENOTYPE_NETWORK
 
 FINISHED, FAILED = "FINISHED", "FAILED"
 
@@ -24,7 +25,7 @@ def network_of(children: pd.DataFrame) -> pd.Series:
     net = children.get("params.network", pd.Series("?", index=children.index)).astype(str)
     src = children.get("params.genotype_source")
     if src is not None:
-        net = net.where(net != "genotype", "genotype " + src.astype(str))
+        net = net.where(net != GENOTYPE_NETWORK, "genotype " + src.astype(str))
     return net
 
 

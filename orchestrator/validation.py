@@ -22,7 +22,7 @@ from typing import Any
 
 from orchestrator.specs import ExperimentSpec, SpecError
 from workloads import params as trial_params
-from workloads.base import WORKLOADS, WorkloadDef
+from workloads.base import GENOTYPE_NETWORK, WORKLOADS, WorkloadDef
 from workloads.params import ParamError, UnknownParam, integer, is_number, number
 
 #: Experiment names become MLflow experiment names, Tune folders and report file names.
@@ -179,7 +179,7 @@ def _check_params(spec: ExperimentSpec) -> None:
             ) from None
         except ParamError as exc:
             raise _fail(field, value, exc.valid) from None
-    if spec.params.get("network") == "genotype" and not spec.params.get("genotype"):
+    if spec.params.get("network") == GENOTYPE_NETWORK and not spec.params.get("genotype"):
         raise SpecError('network="genotype" needs --set genotype=PATH.json or mlflow:RUN_ID')
 
 

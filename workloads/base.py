@@ -112,6 +112,10 @@ class WorkloadDef(Generic[P]):
         return self.run(self.parse(config), data, report)
 
 
+#: The ``network`` param value that retrains the trial's ``genotype`` (a searched architecture)
+#: instead of a hand-designed net; the driver resolves genotype references for it.
+GENOTYPE_NETWORK = "genotype"
+
 WORKLOADS: Registry[WorkloadDef] = Registry(
     "workload",
     "Workloads (a ``WorkloadDef`` each): ``run(params, data, report) -> WorkloadResult`` with "

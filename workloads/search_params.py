@@ -43,7 +43,7 @@ from typing import Any
 from protocols.manifest import MANIFEST_COLUMNS
 from search_spaces.genotypes import Genotype
 from search_spaces.spaces import SPACES, SearchSpace, make_space
-from workloads.base import CHOICE_PREFIX
+from workloads.base import CHOICE_PREFIX, GENOTYPE_NETWORK
 from workloads.batches import SPLITS
 from workloads.losses import LOSSES
 from workloads.params import (
@@ -58,7 +58,7 @@ from workloads.params import (
     optional,
     param,
 )
-from workloads.train_params import GENOTYPE_NETWORK, RetrainParams, TrainEvalParams
+from workloads.train_params import RetrainParams, TrainEvalParams
 
 #: Params that override a field of the named space (None: the space's own value).
 FLAT_SPACE_KEYS = (

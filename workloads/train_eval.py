@@ -32,6 +32,7 @@ from search_spaces.genotypes import Genotype
 from search_spaces.nets import NETWORKS, count_parameters
 from workloads import checkpointing, distributed
 from workloads.base import (
+    GENOTYPE_NETWORK,
     SCORE_COLUMNS,
     WORKLOADS,
     DataHandle,
@@ -42,7 +43,7 @@ from workloads.base import (
 from workloads.cache import FrameDataset, build_cache
 from workloads.losses import map_loss, map_score
 from workloads.pipeline import PipelineConfig
-from workloads.train_params import GENOTYPE_NETWORK, RetrainParams, TrainEvalParams
+from workloads.train_params import RetrainParams, TrainEvalParams
 
 TEST_METRICS = ("apcer", "bpcer", "acer", "hter", "eer", "auc")
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from search_spaces.nets import NETWORKS
+from workloads.base import GENOTYPE_NETWORK
 from workloads.losses import LOSSES
 from workloads.params import (
     FLAG,
@@ -27,8 +28,6 @@ from workloads.params import (
 )
 from workloads.rankpool import REPRESENTATIONS
 
-#: ``network`` value that retrains ``genotype`` instead of a hand-designed net.
-GENOTYPE_NETWORK = "genotype"
 #: The threshold policies a trial may name besides a fixed number (``fold``: the fold's own).
 THRESHOLD_POLICIES = ("fold", "dev_eer", "test_eer")
 
