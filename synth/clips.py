@@ -26,10 +26,10 @@ from .render import (
     RenderedVideo,
     Scene,
     VideoSpec,
-    _live,
-    _print,
-    _replay,
     film,
+    film_live,
+    film_print,
+    film_replay,
 )
 from .sizes import SynthSize
 
@@ -162,20 +162,20 @@ Renderer = Callable[[Context], Parts]
 
 
 def _printer(n: int) -> Renderer:
-    return lambda c: _print(*c.args, n, room=c.room)
+    return lambda c: film_print(*c.args, n, room=c.room)
 
 
 def _display(n: int) -> Renderer:
-    return lambda c: _replay(*c.args, n, room=c.room)
+    return lambda c: film_replay(*c.args, n, room=c.room)
 
 
 RENDERERS: dict[str, Renderer] = {
-    "live": lambda c: _live(*c.args),
+    "live": lambda c: film_live(*c.args),
     "print1": _printer(1),
     "print2": _printer(2),
     "print": _printer(1),
     #: A strongly bent sheet: the content is foreshortened towards the sides, not only shaded.
-    "print_warped": lambda c: _print(*c.args, 1, bend_range=(0.6, 1.2), wrap=True, room=c.room),
+    "print_warped": lambda c: film_print(*c.args, 1, bend_range=(0.6, 1.2), wrap=True, room=c.room),
     "replay1": _display(1),
     "replay2": _display(2),
     "replay3": _display(3),

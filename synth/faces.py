@@ -111,7 +111,7 @@ def _gauss(u: np.ndarray, v: np.ndarray, cu: float, cv: float, su: float, sv: fl
     return np.exp(-0.5 * (((u - cu) / su) ** 2 + ((v - cv) / sv) ** 2))
 
 
-def _height(
+def face_height(
     idt: Identity, u: np.ndarray, v: np.ndarray, tau: float
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Layered height fields and coverages: head (+ features), hair, neck, torso."""
@@ -208,7 +208,7 @@ def build_face(seed: int, user: int, tpu: float) -> FaceModel:
     us = U_RANGE[0] + (np.arange(int((U_RANGE[1] - U_RANGE[0]) * tpu)) + 0.5) * tau
     vs = V_RANGE[0] + (np.arange(int((V_RANGE[1] - V_RANGE[0]) * tpu)) + 0.5) * tau
     u, v = np.meshgrid(us, vs)
-    layers = _height(idt, u, v, tau)
+    layers = face_height(idt, u, v, tau)
     alphas = np.stack([a for a, _ in layers])
     zs = np.stack([np.broadcast_to(z, u.shape) for _, z in layers])
     layer = np.argmax(np.where(alphas > 0.5, zs, -9.0), axis=0)

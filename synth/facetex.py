@@ -15,7 +15,7 @@ import numpy as np
 
 from .attacks import PRINTERS, _halftone
 from .common import LUMA, SUPERSAMPLE, band_noise
-from .faces import SKIN_SPECULAR, U_RANGE, V_RANGE, FaceModel, _height, make_identity
+from .faces import SKIN_SPECULAR, U_RANGE, V_RANGE, FaceModel, face_height, make_identity
 
 #: Texels per output pixel of a face model built at ``face_tpu`` (faces are rendered at
 #: FACE_SCALE of the frame with 1.2 texels per supersampled pixel).
@@ -38,7 +38,7 @@ def face_skin(seed: int, user: int, tpu: float) -> np.ndarray:
     """Soft coverage (H, W) of the face layer (brows to chin, ear to ear; not hair or neck)."""
     idt = make_identity(seed, user)
     u, v = grid(tpu)
-    layers = _height(idt, u.astype(np.float64), v.astype(np.float64), 1.0 / tpu)
+    layers = face_height(idt, u.astype(np.float64), v.astype(np.float64), 1.0 / tpu)
     alphas = np.stack([a for a, _ in layers])
     zs = np.stack([np.broadcast_to(z, u.shape) for _, z in layers])
     layer = np.argmax(np.where(alphas > 0.5, zs, -9.0), axis=0)

@@ -79,7 +79,7 @@ Parts = tuple[list[np.ndarray], list[np.ndarray] | None, list[np.ndarray]]
 Point = tuple[float, float]
 
 
-def _live(
+def film_live(
     seed: int, spec: VideoSpec, size: SynthSize, r: np.random.Generator, light: Light,
     bg: np.ndarray, target: Point, scale: float,
 ) -> Parts:  # fmt: skip
@@ -90,7 +90,7 @@ def _live(
     return [o[0] for o in out], [o[1] for o in out], [o[2] for o in out]
 
 
-def _print(
+def film_print(
     seed: int, spec: VideoSpec, size: SynthSize, r: np.random.Generator, light: Light,
     bg: np.ndarray, target: Point, scale: float, printer: int,
     bend_range: tuple[float, float] = (0, PAPER_BEND_MAX), wrap: bool = False,
@@ -127,7 +127,7 @@ def _print(
     return scenes, None, eyes
 
 
-def _replay(
+def film_replay(
     seed: int, spec: VideoSpec, size: SynthSize, r: np.random.Generator, light: Light,
     bg: np.ndarray, target: Point, scale: float, display: int, room: int | None = None,
 ) -> Parts:  # fmt: skip
@@ -194,11 +194,11 @@ def render_scene(spec: VideoSpec, size: str | SynthSize, seed: int = 0) -> Scene
     scale = 1 + r.uniform(-DISTANCE_JITTER, DISTANCE_JITTER)
     args = (seed, spec, size, r, light, bg, target, scale)
     if kind == "live":
-        out = _live(*args)
+        out = film_live(*args)
     elif kind == "print":
-        out = _print(*args, instrument)
+        out = film_print(*args, instrument)
     else:
-        out = _replay(*args, instrument)
+        out = film_replay(*args, instrument)
     return Scene(out[0], out[1], np.stack(out[2]))
 
 
