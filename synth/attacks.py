@@ -195,7 +195,7 @@ def fm_screen(printer: int, n: int = FM_TILE, sigma: float = 1.5) -> np.ndarray:
     return out
 
 
-def _halftone(values: np.ndarray, printer: int, texels_per_pitch: float) -> np.ndarray:
+def halftone(values: np.ndarray, printer: int, texels_per_pitch: float) -> np.ndarray:
     """Ink coverage (H, W, 3) of C, M, Y from ink amounts in [0, 1] (H, W, 3)."""
     h, w = values.shape[:2]
     cov = np.empty_like(values)
@@ -233,7 +233,7 @@ def print_sheet(
     ph_h, ph_w = int(round(src.shape[0] * up)), int(round(src.shape[1] * up))
     img = cv2.resize(src, (ph_w, ph_h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
     ink = 1 - np.power(img, np.float32(2.2 * pr.tone_gamma))  # ink amount from the driver curve
-    cov = _halftone(ink, printer, pr.pitch_px * tpp)
+    cov = halftone(ink, printer, pr.pitch_px * tpp)
     cov = cv2.GaussianBlur(cov, (0, 0), max(pr.dot_gain_px * tpp, 0.3))
     refl = np.ones_like(cov)
     for c in range(3):  # subtractive mixing: each ink layer absorbs part of each band

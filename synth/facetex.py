@@ -13,7 +13,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .attacks import PRINTERS, _halftone
+from .attacks import PRINTERS, halftone
 from .common import LUMA, SUPERSAMPLE, band_noise
 from .faces import SKIN_SPECULAR, U_RANGE, V_RANGE, FaceModel, face_height, make_identity
 
@@ -119,7 +119,7 @@ def printed(lin: np.ndarray, printer: int, rng: np.random.Generator) -> np.ndarr
     tpp = TEXELS_PER_OUTPUT_PX
     srgb = np.power(np.clip(lin, 0, 1), np.float32(1 / 2.2))
     ink = 1 - np.power(srgb, np.float32(2.2 * pr.tone_gamma))
-    cov = _halftone(ink.astype(np.float32), printer, pr.pitch_px * tpp)
+    cov = halftone(ink.astype(np.float32), printer, pr.pitch_px * tpp)
     cov = cv2.GaussianBlur(cov, (0, 0), max(pr.dot_gain_px * tpp, 0.3))
     refl = np.ones_like(cov)
     for c in range(3):
