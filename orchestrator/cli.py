@@ -141,7 +141,7 @@ def run(
     from orchestrator.specs import SpecError, apply_overrides, parse_set_options
     from orchestrator.tracking.claim import DriverBusy
     from orchestrator.tracking.store import resolve_tracking_uri
-    from orchestrator.validation import validate_spec
+    from orchestrator.validation import check_networks, validate_spec
     from protocols.datasets import DatasetLayoutError
     from workloads.frames import VideoDecodeError
 
@@ -150,6 +150,7 @@ def run(
         spec = validate_spec(apply_overrides(spec, parse_set_options(set_)), yes_large)
         check_run_paths(cache_root, data_root, storage_path)
         spec = resolve_network(spec, lambda: resolve_tracking_uri(tracking_uri), yes_large)
+        check_networks(spec)
         uri = resolve_tracking_uri(tracking_uri)
         root = resolve_data_root(
             data_root, spec.data_size, console, protocol_folders(spec.protocol)

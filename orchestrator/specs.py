@@ -176,6 +176,12 @@ def apply_overrides(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> Exper
                 resources[name] = check_workers(f"--set {key}", value)
             else:
                 resources[name] = float(_check_type(key, 1.0, value))
+        elif key in ("grid", "resources"):  # the whole mapping: checked by validation
+            whole = _check_type(key, {}, value)
+            if key == "grid":
+                grid = {str(k): _check_type(f"grid.{k}", (), v) for k, v in whole.items()}
+            else:
+                resources = whole
         elif key in ("folds",):
             changes[key] = _check_type(key, (), value)
         elif key in fields:

@@ -118,6 +118,10 @@ def _check_registries(spec: ExperimentSpec) -> None:
         raise _fail("protocol", spec.protocol, "one of " + ", ".join(PROTOCOLS.names()))
     if spec.data_size not in SYNTH_SIZES:
         raise _fail("data_size", spec.data_size, "one of " + ", ".join(SYNTH_SIZES))
+    from orchestrator.report import REPORT_KINDS
+
+    if spec.report not in REPORT_KINDS:
+        raise _fail("report", spec.report, "one of " + ", ".join(REPORT_KINDS))
     if spec.sampling:
         cfg = spec.sampling
         samplable = [n for n in WORKLOADS.names() if WORKLOADS.get(n).choices is not None]
@@ -234,6 +238,23 @@ def _check_points(spec: ExperimentSpec, allow_large: bool) -> None:
             message = exc.args[0] if exc.args else exc
             raise SpecError(f"search space of {where}: {message}") from None
         check_network_size(space, f"search space of {where}", allow_large)
+
+
+def check_networks(spec: ExperimentSpec) -> None:
+    """Every grid point's network can be built (its data config builds it; a genotype is
+    resolved by then): e.g. a width too large for memory is one line naming the point, before
+    any data is generated."""
+    workload = WORKLOADS.get(spec.workload)
+    for where, params in _points(spec):
+        try:
+            workload.data_config(workload.parse(params))
+        except (RuntimeError, MemoryError, ValueError, TypeError, KeyError) as exc:
+            raise SpecError(f"{where}: the network cannot be built ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc.args[0] if exc.args else exc) or type(exc).__name__
+    return " ".join(text.split())[:200]
 
 
 def n_trials(spec: ExperimentSpec) -> int:
