@@ -35,7 +35,7 @@ def cell(group: pd.DataFrame, metric: str, stats: RunStats | None = None, row: s
     n_failed = int((group["status"] == FAILED).sum())
     if not values:
         return "failed" if n_failed else "n/a"
-    text, _ = (stats or RunStats(None)).cell(ok, metric, row, *summarize(values))
+    text, _ = (stats or RunStats(None)).cell(ok, metric, row, *summarize(values), len(values))
     return text + (f" ({n_failed} failed)" if n_failed else "")
 
 
@@ -150,7 +150,9 @@ def _fold_mean(g: pd.DataFrame, metric: str, stats: RunStats | None = None, row:
     if means.empty:
         return "failed" if failed else "n/a"
     done = ok[ok["_fold"].isin(means.index)]
-    text, _ = (stats or RunStats(None)).cell(done, metric, row, *summarize(means.tolist()))
+    text, _ = (stats or RunStats(None)).cell(
+        done, metric, row, *summarize(means.tolist()), len(means)
+    )
     return text + (f" ({len(failed)} fold(s) failed)" if failed else "")
 
 

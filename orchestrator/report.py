@@ -89,7 +89,7 @@ def summary_table(
         for metric in ABLATION_METRICS:
             values = _values(ok, metric)
             mean, std = summarize(values) if values else (float("nan"), float("nan"))
-            row[f"{metric.upper()} (%)"], iv = stats.cell(ok, metric, label, mean, std)
+            row[f"{metric.upper()} (%)"], iv = stats.cell(ok, metric, label, mean, std, len(values))
             row[f"_{metric}_mean"], row[f"_{metric}_std"] = mean, std
             row[f"_{metric}_lo"], row[f"_{metric}_hi"] = _bounds(iv)
         for metric, name, scale in COST_COLUMNS:
@@ -163,7 +163,7 @@ def ri_table(
             continue
         nas_mean, nas_std = summarize(nas) if nas else (float("nan"), float("nan"))
         rnd_mean, rnd_std = summarize(rnd) if rnd else (float("nan"), float("nan"))
-        nas_text, nas_iv = stats.cell(nas_runs, "acer", f"{space} NAS", nas_mean, nas_std)
+        nas_text, nas_iv = stats.cell(nas_runs, "acer", f"{space} NAS", nas_mean, nas_std, len(nas))
         rnd_iv = stats.estimate_samples(rnd_runs, "acer", f"{space} random", (rnd_mean, rnd_std))
         ri_iv = stats.ri(nas_runs, rnd_runs, "acer", space)
         ri = relative_improvement(nas_mean, rnd_mean)
@@ -171,7 +171,7 @@ def ri_table(
             {
                 "space": space,
                 "ACER NAS (%)": nas_text,
-                "ACER random (%)": cell_text(rnd_mean, rnd_std, rnd_iv),
+                "ACER random (%)": cell_text(rnd_mean, rnd_std, rnd_iv, len(rnd)),
                 "samples": len(rnd),
                 "RI (%)": delta_text(ri_iv, scale=1.0) if ri_iv else f"{ri:.1f}",
                 "test units": stats.units(nas_runs),

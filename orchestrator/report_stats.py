@@ -51,12 +51,14 @@ def interval_text(iv: Interval | None, scale: float = 100.0) -> str:
     return f"[{iv.low * scale:.1f}, {iv.high * scale:.1f}]" + ("" if iv.reliable else "†")
 
 
-def cell_text(mean: float, std: float, iv: Interval | None) -> str:
-    """``12.3 ± 2.1 [9.0, 15.8]`` (percent); the interval is left out when there is none."""
+def cell_text(mean: float, std: float, iv: Interval | None, n: int | None = None) -> str:
+    """``12.3 ± 2.1 [9.0, 15.8]`` (percent) over ``n`` values; one value has no spread:
+    ``12.3 (n = 1)``. The interval is left out when there is none."""
     if math.isnan(mean):
         return "n/a"
     ci = interval_text(iv)
-    return format_mean_std(mean, std, digits=1) + (f" {ci}" if ci else "")
+    text = f"{mean * 100:.1f} (n = 1)" if n == 1 else format_mean_std(mean, std, digits=1)
+    return text + (f" {ci}" if ci else "")
 
 
 def delta_text(iv: Interval | None, scale: float = 100.0) -> str:
@@ -171,11 +173,11 @@ class RunStats:
         return units_text(self.trials(runs))
 
     def cell(
-        self, runs: pd.DataFrame, metric: str, row: str, mean: float, std: float
+        self, runs: pd.DataFrame, metric: str, row: str, mean: float, std: float, n: int
     ) -> tuple[str, Interval | None]:
-        """The cell text and its interval (None without scores)."""
+        """The cell text (mean ± std over ``n`` values) and its interval (None without scores)."""
         iv = self.estimate(runs, metric, row, (mean, std)) if not math.isnan(mean) else None
-        return cell_text(mean, std, iv), iv
+        return cell_text(mean, std, iv, n), iv
 
     def delta(
         self, runs: pd.DataFrame, reference: pd.DataFrame, metric: str, row: str, ref: str

@@ -104,7 +104,7 @@ def test_oulu_table_averages_p3_folds_and_reports_failures():
     rows += [("cdcn", f"p3_{i}", "FINISHED", {**m, "acer": 0.1 * i}) for i in range(1, 6)]
     rows += [("cdcn", "p3_6", "FAILED", {})]
     table = protocol_table("oulu_npu", runs(rows)).set_index("Prot.")
-    assert table.loc["P1", "ACER (%)"] == "15.0 ± 0.0"
+    assert table.loc["P1", "ACER (%)"] == "15.0 (n = 1)"  # one fold: no spread
     assert table.loc["P2", "ACER (%)"] == "failed"
     assert table.loc["P3", "ACER (%)"] == "30.0 ± 15.8 (1 failed)"
     assert table.loc["P3", "folds"] == 6
@@ -118,7 +118,7 @@ def test_lodo_table_one_column_per_target_and_average():
     rows.append(("cdcn", "OCI_to_M", "FAILED", {}))
     table = protocol_table("ocim_lodo", runs(rows))
     row = table.iloc[0]
-    assert row["CIM_to_O HTER (%)"] == "10.0 ± 0.0"
+    assert row["CIM_to_O HTER (%)"] == "10.0 (n = 1)"
     assert row["OCI_to_M HTER (%)"] == "failed"
     assert row["Avg. HTER (%)"] == "20.0 ± 10.0 (1 fold(s) failed)"
     assert list(table.columns)[:3] == ["Method", "CIM_to_O HTER (%)", "CIM_to_O AUC (%)"]
@@ -157,6 +157,6 @@ def test_experiment_report_labels_the_threshold_policy():
     children["tags.preset"] = "smoke"
     report = experiment_report("protocol_cim_loto", parents, children)
     assert "dev EER" in report.title
-    assert "75.0 ± 0.0" in render(report.table, "md")
+    assert "75.0 (n = 1)" in render(report.table, "md")
     children["params.threshold_policy"] = "test_eer"
     assert "optimistic" in experiment_report("protocol_cim_loto", parents, children).title
