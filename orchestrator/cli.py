@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -17,13 +18,21 @@ from typer.core import TyperGroup
 from orchestrator.cli_common import (
     DataRoot,
     TrackingUri,
+    choices,
     console,
     err,
     fail,
     json_safe,
     one_line,
+    set_verbosity,
 )
 from orchestrator.cli_data import data_app, protocols_app
+from orchestrator.cli_store import report, status
+from orchestrator.settings import LOG_LEVEL_ENV
+from orchestrator.specs import PRESETS
+
+Preset = choices("Preset", PRESETS)
+QUICK = Preset("quick")
 
 
 class _Commands(TyperGroup):
@@ -49,48 +58,63 @@ app = typer.Typer(
 )
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(data_app, name="data")
+app.command()(report)
+app.command()(status)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="More library logging (Ray, MLflow): -v warnings and download bars, -vv info",
+        ),
+    ] = 0,
+) -> None:
+    """Distributed NAS experiments for face anti-spoofing on Ray, tracked in MLflow."""
+    set_verbosity(verbose)
+
 
 #: Exit codes of ``run`` besides 0, 1 (a trial failed) and 2 (bad input): another live driver
 #: runs the experiment (EX_TEMPFAIL: try again later); interrupted by Ctrl-C (128 + SIGINT).
 EXIT_BUSY, EXIT_INTERRUPTED = 75, 130
 
 
-def _trackers(uri: str, names: list[str]):
-    """(name, Tracker) for the named experiments (an unknown one is an error), else for every
-    experiment the store holds."""
-    from orchestrator.tracking.runs import Tracker
-    from orchestrator.tracking.views import list_experiments as stored_experiments
-
-    for name in names or stored_experiments(uri):
-        tracker = Tracker(uri, name, create=False)
-        if tracker.experiment_id is None:
-            fail(f"MLflow at {uri} has no experiment {name!r}")
-        yield name, tracker
-
-
 @app.command("list")
-def list_experiments() -> None:
+def list_experiments(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list")] = False,
+) -> None:
     """The built-in experiments and their trial counts per preset."""
     from orchestrator.experiments import EXPERIMENTS
-    from orchestrator.specs import PRESETS, with_preset
+    from orchestrator.specs import with_preset
     from protocols.protocols import PROTOCOLS
 
+    rows = []
+    for name in EXPERIMENTS:
+        spec = EXPERIMENTS.get(name)
+        n_folds = getattr(PROTOCOLS.get(spec.protocol), "n_folds", 1)
+        trials = {p: with_preset(spec, p).n_trials(n_folds) for p in PRESETS}
+        rows.append((name, spec.protocol, trials, spec.description))
+    if as_json:
+        keys = ("experiment", "protocol", "trials", "description")
+        sys.stdout.write(json.dumps([dict(zip(keys, r, strict=True)) for r in rows]) + "\n")
+        return
     table = Table()
     for col in ("experiment", "protocol", "trials " + "/".join(PRESETS)):
         table.add_column(col, no_wrap=True)
     table.add_column("what")
-    for name in EXPERIMENTS:
-        spec = EXPERIMENTS.get(name)
-        n_folds = getattr(PROTOCOLS.get(spec.protocol), "n_folds", 1)
-        counts = "/".join(str(with_preset(spec, p).n_trials(n_folds)) for p in PRESETS)
-        table.add_row(name, spec.protocol, counts, spec.description)
+    for name, protocol, trials, description in rows:
+        table.add_row(name, protocol, "/".join(str(n) for n in trials.values()), description)
     console.print(table)
 
 
 @app.command()
 def run(
     experiment: Annotated[str, typer.Argument(help="A built-in experiment name or a spec file")],
-    preset: Annotated[str, typer.Option(help="smoke | quick | paper")] = "quick",
+    preset: Annotated[Preset, typer.Option(help="The experiment's size")] = QUICK,  # type: ignore[valid-type]
     set_: Annotated[
         list[str], typer.Option("--set", help="Override a field: KEY=VALUE (repeatable)")
     ] = [],  # noqa: B006 - typer needs a literal default
@@ -120,7 +144,10 @@ def run(
         ),
     ] = False,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show the traceback of an error")
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show the traceback of an error (and as orchestrate -v)"
+        ),
     ] = False,
 ) -> None:
     """Run an experiment: every missing trial on Ray, every result into MLflow.
@@ -128,6 +155,8 @@ def run(
     Everything is validated before any work starts (params, grid, genotype, folders, sizes);
     a problem is one line naming the field or file (exit code 2).
     """
+    if verbose:
+        set_verbosity(1)
     from orchestrator.experiments import resolve_experiment
     from orchestrator.genotype_ref import resolve_network
     from orchestrator.runner import RunRequest, run_experiment
@@ -146,7 +175,7 @@ def run(
     from workloads.frames import VideoDecodeError
 
     try:
-        spec = resolve_experiment(experiment, preset)
+        spec = resolve_experiment(experiment, preset.value)
         spec = validate_spec(apply_overrides(spec, parse_set_options(set_)), yes_large)
         check_run_paths(cache_root, data_root, storage_path)
         spec = resolve_network(spec, lambda: resolve_tracking_uri(tracking_uri), yes_large)
@@ -172,7 +201,7 @@ def run(
         VideoDecodeError,
         FileNotFoundError,
     ) as exc:
-        if verbose:
+        if verbose or os.environ.get(LOG_LEVEL_ENV) != "ERROR":  # run -v, or orchestrate -v
             err.print_exception()
         fail(one_line(exc))
         return
@@ -196,100 +225,30 @@ def run(
 
 
 @app.command()
-def report(
-    tables: Annotated[bool, typer.Option("--tables", help="Print the tables")] = False,
-    experiment: Annotated[list[str], typer.Option(help="Only these experiments (repeatable)")] = [],  # noqa: B006
-    fmt: Annotated[str, typer.Option("--format", help="md | csv | latex")] = "md",
-    out: Annotated[Path, typer.Option(help="Where tables and figures are written")] = Path(
-        "reports"
-    ),
-    tracking_uri: TrackingUri = None,
-) -> None:
-    """Paper-shaped tables with 95 % intervals, and figures, from MLflow into --out (the store is
-    only read; each sweep's parent run already carries its summary from `orchestrate run`)."""
-    from orchestrator.report import (
-        FORMATS,
-        experiment_report,
-        latest_spec,
-        render_report,
-        write_report,
-    )
-    from orchestrator.tracking.store import resolve_tracking_uri
-    from orchestrator.tracking.views import genotype_figures
-
-    if fmt not in FORMATS:
-        fail(f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}")
-    uri = resolve_tracking_uri(tracking_uri, read_only=True)
-    shown = 0
-    for name, tracker in _trackers(uri, experiment):
-        rep = experiment_report(
-            name, tracker.parent_runs(), tracker.child_runs(), tracker.scores, spec_of=tracker.spec
-        )
-        if rep is None:
-            continue
-        shown += 1
-        paths = write_report(rep, fmt, out)
-        spec = latest_spec(tracker.parent_runs(), tracker.spec) or {}
-        paths += genotype_figures(tracker, out / f"{name}_genotypes", spec.get("workload", ""))
-        if tables:
-            console.print(f"\n[bold]{rep.title}[/bold]")
-            console.print(render_report(rep, fmt), markup=False)
-        console.print("written: " + ", ".join(str(p) for p in paths))
-    if not shown:
-        console.print(f"no finished runs in {uri}; run an experiment first (orchestrate list)")
-
-
-@app.command()
-def status(
-    experiment: Annotated[
-        Optional[str], typer.Argument(help="One experiment (default: all in the store)")  # noqa: UP045
-    ] = None,
-    tracking_uri: TrackingUri = None,
-) -> None:
-    """Per experiment: trials done, running, failed and missing (from MLflow, read only)."""
-    from orchestrator.report import latest_spec
-    from orchestrator.tracking.store import resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri, read_only=True)
-    table = Table("experiment", "preset", "trials", "done", "running", "failed", "missing")
-    empty = []
-    for name, tracker in _trackers(uri, [experiment] if experiment else []):
-        parents, children = tracker.parent_runs(), tracker.child_runs()
-        if parents.empty and children.empty:
-            empty.append(name)
-        spec = latest_spec(parents, tracker.spec) or {}
-        last = parents.sort_values("start_time").iloc[-1] if not parents.empty else {}
-        total = int(last.get("params.n_trials", 0) or 0)
-        counts = {}
-        if not children.empty and "tags.run_key" in children:
-            latest = children.sort_values("start_time").drop_duplicates("tags.run_key", keep="last")
-            counts = latest["status"].value_counts()
-        done, running = int(counts.get("FINISHED", 0)), int(counts.get("RUNNING", 0))
-        failed = int(counts.get("FAILED", 0))
-        preset = spec.get("preset") or last.get("tags.preset")
-        row = [name, preset if isinstance(preset, str) else "?", total, done, running, failed]
-        row.append(max(total - done - running - failed, 0))
-        table.add_row(*[str(c) for c in row])
-    console.print(table)
-    if not table.row_count:
-        console.print(f"no experiments in {uri}")
-    for name in empty:
-        console.print(f"{name}: no runs yet")
-
-
-@app.command()
 def score(
     test: Annotated[Path, typer.Argument(help="Score file (csv/parquet: score,label,pai)")],
     dev: Annotated[Optional[Path], typer.Option(help="Dev score file for dev_eer")] = None,  # noqa: UP045
     threshold: Annotated[str, typer.Option(help="dev_eer | test_eer | a number")] = "",
+    split: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Only the rows of this split (a file with a split column, e.g. test)"),
+    ] = None,
+    dev_split: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="The dev rows' split (e.g. dev), from --dev, else from the score file"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """ISO/IEC 30107-3 metrics of a score file (APCER per species, BPCER, ACER, HTER, EER, AUC).
 
     APCER is per ``pai`` species (OULU-NPU: print, display), the instruments of a species pooled.
+    A trial's own ``scores.parquet`` holds dev and test rows: ``--split test --dev-split dev``
+    gives the metrics the trial logged.
     """
     from protocols.metrics import compute_metrics, load_scores
 
+    if dev_split is not None and dev is None:
+        dev = test
     policy: str | float = threshold or ("dev_eer" if dev else "test_eer")
     if policy not in ("dev_eer", "test_eer"):
         try:
@@ -299,7 +258,8 @@ def score(
         if not math.isfinite(float(policy)):
             fail(f"--threshold {threshold!r}: expected dev_eer, test_eer or a finite number")
     try:
-        m = compute_metrics(load_scores(test), load_scores(dev) if dev else None, threshold=policy)
+        dev_scores = load_scores(dev, dev_split) if dev else None
+        m = compute_metrics(load_scores(test, split), dev_scores, threshold=policy)
     except ValueError as exc:
         fail(str(exc))
         return

@@ -3,14 +3,20 @@ options and plain-JSON output."""
 
 from __future__ import annotations
 
+import enum
+import logging
 import math
 import numbers
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from orchestrator.settings import LOG_LEVEL_ENV
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -25,6 +31,31 @@ DataRoot = Annotated[
         help="Folder with one sub-folder per dataset (default: $FAS_DATA_ROOT, else synthetic)"
     ),
 ]
+
+
+#: Libraries whose INFO logging (and progress bars) a user sees only with ``orchestrate -v``.
+LIBRARY_LOGGERS = ("ray", "mlflow", "alembic", "urllib3", "optuna", "filelock", "matplotlib")
+PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+MLFLOW_LEVEL_ENV = "MLFLOW_LOGGING_LEVEL"
+
+
+def choices(name: str, values: Iterable[str]) -> type[enum.Enum]:
+    """A Typer choice (an Enum of strings) from the names a lower layer defines once."""
+    return enum.Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
+
+
+def set_verbosity(verbose: int) -> None:
+    """Library logging: errors only by default (a user reads our lines, not Ray's or MLflow's),
+    warnings and MLflow's download bars with ``-v``, info with ``-vv``, debug with ``-vvv``."""
+    level = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO}.get(verbose, logging.DEBUG)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    os.environ[LOG_LEVEL_ENV] = logging.getLevelName(level)
+    os.environ.setdefault(MLFLOW_LEVEL_ENV, logging.getLevelName(level))  # read on its import
+    if verbose:
+        os.environ.setdefault(PROGRESS_BAR_ENV, "true")
+    else:
+        os.environ.setdefault(PROGRESS_BAR_ENV, "false")
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -17,11 +17,11 @@ import pandas as pd
 
 from orchestrator.protocol_report import policy_note, protocol_table
 from orchestrator.report_figures import SYMBOLS, ablation_figure, ri_figure
+from orchestrator.report_formats import FORMAT_EXTENSIONS, FORMATS
 from orchestrator.report_stats import COST_COLUMNS, RunStats, ScoreSource, cell_text, delta_text
 from orchestrator.uncertainty import Interval
 from protocols.metrics import summarize
 
-FORMATS = ("md", "csv", "latex")
 ABLATION_METRICS = ("apcer", "bpcer", "acer")
 MAX_DESCRIPTION = 4900  # the tracker cuts tags at 5000 characters
 
@@ -337,7 +337,7 @@ def experiment_report(
 def write_report(report: Report, fmt: str, out: Path) -> list[Path]:
     """The table (with its footnote), its figure, and the statistics behind it (csv, json)."""
     out.mkdir(parents=True, exist_ok=True)
-    ext = {"md": "md", "csv": "csv", "latex": "tex"}[fmt]
+    ext = FORMAT_EXTENSIONS[fmt]
     paths = [out / f"{report.experiment}.{ext}"]
     paths[0].write_text(render_report(report, fmt) + "\n")
     files = summary_files(report)

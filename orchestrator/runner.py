@@ -38,6 +38,7 @@ from orchestrator.jobs import (
 from orchestrator.progress import SweepProgress
 from orchestrator.sink import TrialSink
 from orchestrator.specs import ExperimentSpec, SpecError
+from orchestrator.status import PLAN_ARTIFACT, plan_file
 from orchestrator.tracking.claim import DriverLock
 from orchestrator.tracking.runs import Tracker
 from workloads.frames import VideoDecodeError
@@ -224,6 +225,8 @@ def _run_locked(
         spec.to_dict(),
     )
     summary.parent_run_id = parent
+    samples = {t.run_key: int(spec.sampling.get("num_samples", 0)) for t, _, _ in plan}
+    tracker.log_artifacts(parent, {PLAN_ARTIFACT: plan_file([j.run_key for j in jobs], samples)})
     status = "FAILED"
     sink: TrialSink | None = None
     try:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+#: The library log level the command line chose (``orchestrate -v``), for Ray's own setting.
+LOG_LEVEL_ENV = "FAS_LOG_LEVEL"
+
 
 class SettingsError(ValueError):
     """A folder the run needs cannot be used; the message names the folder, its source and why."""
@@ -90,9 +93,17 @@ def resolve_data_root(
         return root.resolve()
     from synth import ensure_root
 
+    def announce(missing: list[str]) -> None:
+        if console is not None:
+            console.print(
+                f"data: generating the embedded synthetic benchmark (size {size!r}: "
+                f"{', '.join(missing)}), once"
+            )
+
+    root = ensure_root(size, 0, cache_home() / "data", datasets, announce).resolve()
     if console is not None:
-        console.print(f"data: embedded synthetic benchmark (size {size!r}; generated on first use)")
-    return ensure_root(size, 0, cache_home() / "data", datasets).resolve()
+        console.print(f"data: embedded synthetic benchmark, size {size!r} ({root})")
+    return root
 
 
 def protocol_folders(protocol: str) -> list[str]:

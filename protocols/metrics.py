@@ -114,8 +114,30 @@ def validate_scores(df: pd.DataFrame, source: str = "scores") -> pd.DataFrame:
     return out
 
 
-def load_scores(path: str | Path) -> pd.DataFrame:
-    """Read a ``.csv`` or ``.parquet`` score file and validate it (see :func:`validate_scores`)."""
+def select_split(df: pd.DataFrame, split: str | None, source: str = "scores") -> pd.DataFrame:
+    """The rows of one ``split`` (a trial's ``scores.parquet`` holds dev and test rows, told apart
+    by its ``split`` column). ``split`` None keeps a file of one split (or without the column)
+    whole and refuses one that mixes splits: their metrics mean nothing together."""
+    splits = sorted(df["split"].dropna().astype(str).unique()) if "split" in df.columns else []
+    if split is None:
+        if len(splits) > 1:
+            raise ScoreFileError(
+                f"{source}: rows of several splits ({', '.join(splits)}); select one "
+                "(orchestrate score: --split test, and --dev-split dev for a dev threshold)"
+            )
+        return df
+    if "split" not in df.columns:
+        raise ScoreFileError(f"{source}: no split column to select split {split!r} from")
+    if split not in splits:
+        raise ScoreFileError(
+            f"{source}: no rows of split {split!r}; splits: {', '.join(splits) or '(none)'}"
+        )
+    return df[df["split"].astype(str) == split].reset_index(drop=True)
+
+
+def load_scores(path: str | Path, split: str | None = None) -> pd.DataFrame:
+    """Read a ``.csv`` or ``.parquet`` score file, keep the rows of ``split`` (see
+    :func:`select_split`) and validate them (see :func:`validate_scores`)."""
     path = Path(path)
     if not path.is_file():
         raise ScoreFileError(f"{path}: score file not found")
@@ -133,6 +155,7 @@ def load_scores(path: str | Path) -> pd.DataFrame:
         raise ScoreFileError(f"{path}: empty file (expected a header score,label,pai)") from None
     except Exception as exc:  # parser errors differ per engine; name the file whatever they are
         raise ScoreFileError(f"{path}: cannot read {suffix[1:]} file: {exc}") from exc
+    df = select_split(df, split, str(path))
     if "video_id" in df.columns:
         repeated = df["video_id"].duplicated(keep=False) & df["video_id"].notna()
         if repeated.any():

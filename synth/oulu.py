@@ -208,7 +208,11 @@ def write_readme(out: Path, size: str, seed: int, names: Iterable[str]) -> None:
 
 
 def ensure_root(
-    size: str, seed: int, base: Path | str, datasets: Iterable[str] | None = None
+    size: str,
+    seed: int,
+    base: Path | str,
+    datasets: Iterable[str] | None = None,
+    on_generate: Callable[[list[str]], None] | None = None,
 ) -> Path:
     """The embedded synthetic data root for (size, seed) under ``base`` holding ``datasets``
     (default: all the size has), each dataset folder generated once, on first use.
@@ -216,6 +220,7 @@ def ensure_root(
     Missing dataset folders are generated in a sibling temp directory and renamed into place one
     by one, so a reader never sees a half-written dataset; a lock file makes concurrent callers
     wait instead of duplicating. A run that needs only OULU-NPU generates only OULU-NPU.
+    ``on_generate(missing)`` is called before dataset folders are generated (never when cached).
     """
     sz = resolve_size(size)
     names = select_datasets(sz, datasets)
@@ -229,6 +234,8 @@ def ensure_root(
         missing = [d for d in names if not (root / d).is_dir()]
         if not missing:
             return root
+        if on_generate is not None:
+            on_generate(missing)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=base_dir))
         try:
             generate(tmp, size, seed, atomic_files=False, datasets=missing)

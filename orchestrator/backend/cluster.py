@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
 import ray
+
+from orchestrator.settings import LOG_LEVEL_ENV
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -15,7 +16,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         return
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
-        "logging_level": logging.WARNING,
+        # the command line's verbosity (orchestrate -v), else warnings
+        "logging_level": os.environ.get(LOG_LEVEL_ENV, "WARNING"),
         "log_to_driver": os.environ.get("FAS_RAY_LOG_TO_DRIVER", "0") == "1",
     }
     if address:

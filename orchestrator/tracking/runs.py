@@ -174,11 +174,15 @@ class Tracker:
 
     def spec(self, run_id: str) -> dict | None:
         """A parent run's full spec (``spec.json``); None for runs from before it was stored."""
+        return self.artifact_json(run_id, SPEC_ARTIFACT)
+
+    def artifact_json(self, run_id: str, path: str) -> Any:
+        """A JSON artifact at the top of a run, parsed; None if the run has none."""
         listed = self.transport.call("list_artifacts", self.client.list_artifacts, run_id)
-        if SPEC_ARTIFACT not in {a.path for a in listed}:
+        if path not in {a.path for a in listed}:
             return None
         with tempfile.TemporaryDirectory() as tmp:
-            return json.loads(self._download(run_id, SPEC_ARTIFACT, Path(tmp)).read_text())
+            return json.loads(self._download(run_id, path, Path(tmp)).read_text())
 
     def start_child(
         self, parent_id: str, name: str, tags: Mapping[str, str], params: Mapping[str, Any]

@@ -79,7 +79,7 @@ def test_protocols_list() -> None:
     ("args", "message"),
     [
         (["run", "no_such_experiment"], "unknown experiment 'no_such_experiment'"),
-        (["run", "ablation_cdc_theta", "--preset", "huge"], "unknown preset 'huge'"),
+        (["run", "ablation_cdc_theta", "--preset", "huge"], "'huge' is not one of 'smoke'"),
         (["run", "ablation_cdc_theta", "--set", "epochs=lots"], "epochs: expected int"),
         (["run", "ablation_cdc_theta", "--set", "epoch=3"], "unknown --set key 'epoch'"),
         (["run", "ablation_cdc_theta", "--data-root", "/nonexistent/fas"], "does not exist"),

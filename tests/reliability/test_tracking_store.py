@@ -343,8 +343,8 @@ def test_through_a_real_server(tmp_path: Path) -> None:
             except OSError:
                 assert time.monotonic() < deadline, "mlflow server not healthy after 120s"
                 time.sleep(0.2)
-        out = runner.invoke(app, ["status", "--tracking-uri", uri])
-        assert out.exit_code == 0 and f"no experiments in {uri}" in out.output, out.output
+        out = runner.invoke(app, ["status", "--tracking-uri", uri])  # a store without experiments
+        assert out.exit_code == 2 and f"no experiments in MLflow at {uri}" in out.output, out.output
         spec = _long_spec()
         tracker = Tracker(uri, "exp")
         parent = tracker.start_parent("sweep", {"preset": "smoke"}, {"n_trials": 3}, spec)

@@ -1,0 +1,136 @@
+"""``orchestrate report`` and ``orchestrate status``: the commands that read a tracking store.
+
+Both only read (a store they would have to create is refused, ``report`` writes to MLflow only
+with ``--log-to-mlflow``), and both refuse a store without experiments: a mistyped
+``--tracking-uri`` ends in one line naming it, not in an empty table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from orchestrator.cli_common import TrackingUri, choices, console, fail, json_safe
+from orchestrator.report_formats import FORMATS
+
+ReportFormat = choices("ReportFormat", FORMATS)
+MARKDOWN = ReportFormat("md")
+
+
+def trackers(uri: str, names: list[str]):
+    """(name, Tracker) for the named experiments (an unknown one is an error), else for every
+    experiment the store holds (none is an error: the URI is likely mistyped)."""
+    from orchestrator.tracking.runs import Tracker
+    from orchestrator.tracking.views import list_experiments as stored_experiments
+
+    found = names or stored_experiments(uri)
+    if not found:
+        fail(
+            f"no experiments in MLflow at {uri}; check --tracking-uri or MLFLOW_TRACKING_URI, "
+            "or run an experiment first (orchestrate list)"
+        )
+    for name in found:
+        tracker = Tracker(uri, name, create=False)
+        if tracker.experiment_id is None:
+            fail(f"MLflow at {uri} has no experiment {name!r}")
+        yield name, tracker
+
+
+def report(
+    tables: Annotated[bool, typer.Option("--tables", help="Print the tables")] = False,
+    experiment: Annotated[list[str], typer.Option(help="Only these experiments (repeatable)")] = [],  # noqa: B006
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Table format")] = MARKDOWN,  # type: ignore[valid-type]
+    out: Annotated[Path, typer.Option(help="Where tables and figures are written")] = Path(
+        "reports"
+    ),
+    log_to_mlflow: Annotated[
+        bool,
+        typer.Option(
+            "--log-to-mlflow",
+            help="Also log each summary to its experiment's latest parent run (the only write)",
+        ),
+    ] = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Paper-shaped tables with 95 % intervals, and figures, from MLflow into --out. The store is
+    only read (each sweep's parent run already carries its summary from `orchestrate run`)
+    unless --log-to-mlflow."""
+    from orchestrator.report import (
+        experiment_report,
+        latest_spec,
+        publish,
+        render_report,
+        write_report,
+    )
+    from orchestrator.tracking.store import resolve_tracking_uri
+    from orchestrator.tracking.views import genotype_figures
+
+    fmt_name = fmt.value
+    uri = resolve_tracking_uri(tracking_uri, read_only=True)
+    shown = 0
+    for name, tracker in trackers(uri, experiment):
+        parents = tracker.parent_runs()
+        rep = experiment_report(
+            name, parents, tracker.child_runs(), tracker.scores, spec_of=tracker.spec
+        )
+        if rep is None:
+            continue
+        shown += 1
+        paths = write_report(rep, fmt_name, out)
+        spec = latest_spec(parents, tracker.spec) or {}
+        paths += genotype_figures(tracker, out / f"{name}_genotypes", spec.get("workload", ""))
+        if tables:
+            console.print(f"\n[bold]{rep.title}[/bold]")
+            console.print(render_report(rep, fmt_name), markup=False)
+        console.print("written: " + ", ".join(str(p) for p in paths))
+        if log_to_mlflow:
+            parent = str(parents.sort_values("start_time").iloc[-1]["run_id"])
+            publish(tracker, parent, rep)
+            tracker.flush()
+            console.print(f"logged to MLflow: {name} parent run {parent}")
+    if not shown:
+        console.print(f"no finished runs in {uri}; run an experiment first (orchestrate list)")
+
+
+def status(
+    experiment: Annotated[
+        Optional[str], typer.Argument(help="One experiment (default: all in the store)")  # noqa: UP045
+    ] = None,
+    tracking_uri: TrackingUri = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list")] = False,
+) -> None:
+    """Per experiment: trials done, running, failed and missing of the latest `orchestrate run`'s
+    plan (from MLflow, read only)."""
+    from orchestrator.report import latest_spec
+    from orchestrator.status import PLAN_ARTIFACT, experiment_status
+    from orchestrator.tracking.store import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri, read_only=True)
+    rows, empty = [], []
+    for name, tracker in trackers(uri, [experiment] if experiment else []):
+        parents, children = tracker.parent_runs(), tracker.child_runs()
+        if parents.empty and children.empty:
+            empty.append(name)
+        rows.append(
+            experiment_status(
+                name,
+                parents,
+                children,
+                latest_spec(parents, tracker.spec),
+                lambda run_id, t=tracker: t.artifact_json(run_id, PLAN_ARTIFACT),
+            )
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(json_safe([r.to_dict() for r in rows])) + "\n")
+        return
+    table = Table("experiment", "preset", "trials", "done", "running", "failed", "missing")
+    for row in rows:
+        table.add_row(*[str(v) for v in row.to_dict().values()])
+    console.print(table)
+    for name in empty:
+        console.print(f"{name}: no runs yet")
