@@ -4,9 +4,9 @@ Two real ``ray start`` nodes on this machine (a head with the dashboard and job 
 second node joining it), both with token authentication (``RAY_AUTH_MODE=token``, a token file
 of this test's own); a smoke sweep submitted with ``ray job submit`` whose entrypoint is
 ``orchestrate run --address auto``; the job's status from the job API; the results in MLflow
-(SQLite), one trial on each node. Then ``orchestrate run --address`` against the same cluster
-without the token, with a wrong token, with another Ray version, and on a closed port: one line
-each, exit code 2, no traceback.
+(SQLite), one trial on each node. Then the connection check against the same cluster without
+the token, with a wrong token and with another Ray version: one line each, no traceback
+(tests/orchestrator/test_connect.py has the cases that need no cluster).
 
 Every Ray process this test starts lives in the process group of the ``ray start`` that started
 it, under a temp dir of its own; teardown ends those groups by id (never ``ray stop``, which
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -59,10 +60,10 @@ class Nodes:
     root: Path
 
 
-def _start(args: list[str], env: dict[str, str], log: Path) -> int:
-    """``ray start ARGS`` in a new process group; returns the group id once the node is up."""
+def _launch(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """``ray start ARGS`` in a new process group (its id is the process's)."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [RAY, "start", *args, "--disable-usage-stats"],
             env=env,
             stdout=out,
@@ -70,14 +71,29 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> int:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+
+def _started(proc: subprocess.Popen, log: Path) -> None:
+    """Wait for ``ray start`` to say its node is up (it exits 0 then, leaving the node)."""
     try:
         code = proc.wait(timeout=PATIENCE)
     except subprocess.TimeoutExpired:
         code = None
     if code != 0:
-        _stop([proc.pid])
-        pytest.fail(f"ray start {' '.join(args)} failed ({code}):\n{log.read_text()[-3000:]}")
-    return proc.pid
+        pytest.fail(f"{shlex.join(proc.args)} failed ({code}):\n{log.read_text()[-3000:]}")
+
+
+def _listening(proc: subprocess.Popen, port: int, log: Path) -> None:
+    """Wait until the head's GCS accepts connections (a deadline, not a pace)."""
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline and proc.poll() in (None, 0):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    _started(proc, log)
+    pytest.fail(f"the head's GCS never listened on {port}:\n{log.read_text()[-3000:]}")
 
 
 def _stop(groups: list[int]) -> None:
@@ -89,7 +105,7 @@ def _stop(groups: list[int]) -> None:
                 os.killpg(group, sig)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 3
         while time.monotonic() < deadline and any(_alive(g) for g in groups):
             time.sleep(0.2)
         if not any(_alive(g) for g in groups):
@@ -123,24 +139,24 @@ def nodes(smoke_root: Path, tmp_path_factory) -> Iterator[Nodes]:
         "FAS_RAY_LOG_TO_DRIVER": "0",
     }
     port, dashboard = _free_port(), _free_port()
+    head = ["--head", "--port", str(port), "--num-cpus", "1", "--temp-dir", str(temp / "h")]
+    head += ["--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard)]
+    head += ["--dashboard-agent-listen-port", str(_free_port())]
+    head += ["--ray-client-server-port", str(_free_port())]
+    worker = ["--address", f"127.0.0.1:{port}", "--num-cpus", "1", "--temp-dir", str(temp / "w")]
+    worker += ["--dashboard-agent-listen-port", str(_free_port())]
     groups: list[int] = []
     try:
-        head = ["--head", "--port", str(port), "--num-cpus", "1", "--temp-dir", str(temp / "h")]
-        head += ["--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard)]
-        head += ["--dashboard-agent-listen-port", str(_free_port())]
-        head += ["--ray-client-server-port", str(_free_port())]
-        t0 = time.monotonic()
-        groups.append(_start(head, env, root / "head.log"))
-        print("TIMING head", time.monotonic() - t0)
-        worker = ["--address", f"127.0.0.1:{port}", "--num-cpus", "1"]
-        worker += [
-            "--temp-dir",
-            str(temp / "w"),
-            "--dashboard-agent-listen-port",
-            str(_free_port()),
-        ]
-        groups.append(_start(worker, env, root / "worker.log"))
-        print("TIMING worker", time.monotonic() - t0)
+        started = time.monotonic()
+        first = _launch(head, env, root / "head.log")
+        groups.append(first.pid)
+        # The worker joins as soon as the GCS listens, while the head's dashboard starts.
+        _listening(first, port, root / "head.log")
+        second = _launch(worker, env, root / "worker.log")
+        groups.append(second.pid)
+        _started(first, root / "head.log")
+        _started(second, root / "worker.log")
+        print(f"two ray start nodes up in {time.monotonic() - started:.1f} s")
         yield Nodes(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard}", token, env, root)
     finally:
         _stop(groups)
@@ -204,64 +220,60 @@ def _run_cli(address: str, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
-def _one_line_error(proc: subprocess.Popen) -> str:
+#: The connection check alone, in a process of its own: prints ``joined`` or exits with the
+#: one line (``sys.argv[2]``, if given, is the Ray version this process claims to have).
+CHECK = """
+import sys, ray
+if len(sys.argv) > 2:
+    ray.__version__ = sys.argv[2]
+from orchestrator.backend.connect import ClusterError, check_cluster
+try:
+    check_cluster(sys.argv[1])
+except ClusterError as exc:
+    sys.exit(str(exc))
+print("joined")
+"""
+
+
+def _check(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", CHECK, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def _refused(proc: subprocess.Popen, code: int = 1) -> str:
+    """The one line a refused check printed (exit ``code``, nothing else on stderr)."""
     out, err = proc.communicate(timeout=PATIENCE)
-    assert proc.returncode == 2, out + err
+    assert proc.returncode == code, out + err
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert len(lines) == 1, err
     return lines[0]
 
 
 def test_run_address_says_in_one_line_what_is_wrong(nodes: Nodes, tmp_path: Path) -> None:
-    """Each check in a process of its own (Ray keeps its token and auth mode per process),
-    all started at once."""
+    """Each case in a process of its own (Ray keeps its token and auth mode per process), all
+    started at once. Through the CLI: no token at all; through the check alone: a wrong token,
+    another Ray version, and this machine's token without RAY_AUTH_MODE (which joins)."""
     home = tmp_path / "home"  # a machine without ~/.ray/auth_token
     home.mkdir()
     bare = {k: v for k, v in nodes.env.items() if not k.startswith("RAY_AUTH")}
     no_token = _run_cli(nodes.gcs, {**bare, "HOME": str(home)})
-    wrong = _run_cli(nodes.gcs, {**bare, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "x" * 64})
-    closed = _run_cli(f"127.0.0.1:{_free_port()}", bare)
-    # Another Ray version here than on the cluster (the cluster's own is asked for real).
-    other_version = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, ray; ray.__version__ = '2.0.0'; "
-            "from orchestrator.backend.connect import ClusterError, check_cluster\n"
-            "try: check_cluster(sys.argv[1])\n"
-            "except ClusterError as exc: sys.exit(str(exc))",
-            nodes.gcs,
-        ],
-        env=nodes.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # This machine's token, without RAY_AUTH_MODE: a local cluster gets it, as Ray's `auto`.
-    local_token = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from orchestrator.backend.connect import check_cluster; "
-            "check_cluster(sys.argv[1]); print('joined')",
-            nodes.gcs,
-        ],
-        env={**bare, "RAY_AUTH_TOKEN_PATH": nodes.env["RAY_AUTH_TOKEN_PATH"]},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    wrong = _check({**bare, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "x" * 64}, nodes.gcs)
+    other_version = _check(nodes.env, nodes.gcs, "2.0.0")
+    local = _check({**bare, "RAY_AUTH_TOKEN_PATH": nodes.env["RAY_AUTH_TOKEN_PATH"]}, nodes.gcs)
 
-    line = _one_line_error(no_token)
+    line = _refused(no_token, code=2)
+    assert line.startswith(f"error: Ray cluster at {nodes.gcs}"), line
     assert "requires token authentication: export RAY_AUTH_MODE=token" in line, line
-    line = _one_line_error(wrong)
+    line = _refused(wrong)
     assert "rejected this machine's token (from the RAY_AUTH_TOKEN variable)" in line, line
-    line = _one_line_error(closed)
-    assert "is unreachable: Connection refused" in line, line
-
-    out, err = other_version.communicate(timeout=PATIENCE)
-    assert other_version.returncode == 1, out + err
-    assert f"runs Ray {version('ray')} on Python" in err, err
-    assert "this process Ray 2.0.0" in err and "install the same versions" in err, err
-    out, err = local_token.communicate(timeout=PATIENCE)
-    assert local_token.returncode == 0 and out.strip() == "joined", out + err
+    line = _refused(other_version)
+    assert f"runs Ray {version('ray')} on Python" in line, line
+    assert "this process Ray 2.0.0" in line and "install the same versions" in line, line
+    out, err = local.communicate(timeout=PATIENCE)
+    assert local.returncode == 0 and out.strip() == "joined", out + err
