@@ -60,7 +60,7 @@ def check_cluster(address: str) -> None:
         address = f"{address} ({gcs})"
     _reach(address, host, int(port), seconds)
     client = _authenticated_client(address, gcs, host, seconds)
-    _same_versions(address, client, seconds)
+    _same_versions(address, client)
 
 
 def token_source() -> str | None:
@@ -220,7 +220,7 @@ def _gcs_client(gcs: str, seconds: float):
         return InnerGcsClient.standalone(gcs, None, int(seconds * 1000))
 
 
-def _same_versions(address: str, client, seconds: float) -> None:
+def _same_versions(address: str, client) -> None:
     import ray
     from ray._common.usage.usage_lib import get_cluster_metadata
     from ray._private.utils import check_version_info
