@@ -178,6 +178,10 @@ def run(
         spec = resolve_experiment(experiment, preset.value)
         spec = validate_spec(apply_overrides(spec, parse_set_options(set_)), yes_large)
         check_run_paths(cache_root, data_root, storage_path)
+        if address:  # before data, MLflow and Ray: one line if the cluster cannot be joined
+            from orchestrator.backend.connect import check_cluster
+
+            check_cluster(address)
         spec = resolve_network(spec, lambda: resolve_tracking_uri(tracking_uri), yes_large)
         check_networks(spec)
         uri = resolve_tracking_uri(tracking_uri)

@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = {"aws": ROOT / "cluster.yaml", "local": ROOT / "cluster-local.yaml"}
 ENV_FILE = "~/.fas.env"
 ORCHESTRATOR_ENV = ("MLFLOW_TRACKING_URI", "FAS_STORAGE_PATH", "FAS_DATA_ROOT", "FAS_CACHE_ROOT")
+#: Ray's token file, the same path here (where `ray get-auth-token --generate` writes it) and on
+#: every node (where RAY_AUTH_MODE=token makes every Ray process read it).
+TOKEN = "~/.ray/auth_token"
 COMMAND_LISTS = ("head_setup_commands", "worker_setup_commands", "head_start_ray_commands")
 
 
@@ -71,7 +74,8 @@ def _env_after_setup(config: dict, role: str, home: Path) -> tuple[dict[str, str
     (home / ".bashrc").touch()
     for command in writers:
         subprocess.run(["bash", "-c", command], env=clean, cwd=home, check=True)
-    names = " ".join(f"{v}=${v}" for v in (*ORCHESTRATOR_ENV, "FAS_SHARED", "FAS_MLFLOW_ARTIFACTS"))
+    names = (*ORCHESTRATOR_ENV, "FAS_SHARED", "FAS_MLFLOW_ARTIFACTS", "RAY_AUTH_MODE")
+    names = " ".join(f"{v}=${v}" for v in names)
     out = subprocess.run(
         ["bash", "-c", f"source {ENV_FILE} && printf '%s\\n' {names}"],
         env=clean,
@@ -120,7 +124,7 @@ def test_head_runs_mlflow_on_loopback_only(name: str) -> None:
 @pytest.mark.parametrize("name", CONFIGS)
 def test_setup_installs_torch_before_the_project(name: str) -> None:
     config = _prepared(name)
-    assert config["file_mounts"] == {"~/fas-orchestrator": "."}
+    assert config["file_mounts"] == {"~/fas-orchestrator": ".", TOKEN: TOKEN}
     for role in ("head", "worker"):
         commands = config[f"{role}_setup_commands"]
         torch = _index(commands, "pip install -q torch==2.13.0")
@@ -178,6 +182,9 @@ def test_env_file_hands_the_settings_to_orchestrate(name: str, tmp_path: Path) -
     worker_env, _ = _env_after_setup(config, "worker", worker_home)
     assert "MLFLOW_TRACKING_URI" not in worker_env
     assert worker_env["FAS_DATA_ROOT"] == env["FAS_DATA_ROOT"]
+    # Token authentication on every node: `ray start` (head and workers), the autoscaler and
+    # `orchestrate run --address auto` in a job all send the mounted token.
+    assert env["RAY_AUTH_MODE"] == worker_env["RAY_AUTH_MODE"] == "token"
 
 
 @pytest.mark.parametrize("name", CONFIGS)
