@@ -203,9 +203,19 @@ def report(
         "reports"
     ),
     tracking_uri: TrackingUri = None,
+    html: Annotated[
+        bool, typer.Option("--html", help="Also a self-contained HTML page per experiment")
+    ] = False,
+    mlflow_url: Annotated[
+        str, typer.Option(help="The MLflow UI the HTML pages link runs to")
+    ] = "http://127.0.0.1:5000",
+    log_to_mlflow: Annotated[
+        bool, typer.Option("--log-to-mlflow", help="Log the HTML pages to each parent run")
+    ] = False,
 ) -> None:
     """Paper-shaped tables with 95 % intervals, and figures, from MLflow into --out (the store is
-    only read; each sweep's parent run already carries its summary from `orchestrate run`)."""
+    only read unless --log-to-mlflow; each sweep's parent run already carries its summary from
+    `orchestrate run`)."""
     from orchestrator.report import (
         FORMATS,
         experiment_report,
@@ -219,7 +229,7 @@ def report(
     if fmt not in FORMATS:
         fail(f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}")
     uri = resolve_tracking_uri(tracking_uri, read_only=True)
-    shown = 0
+    shown, pages = 0, []
     for name, tracker in _trackers(uri, experiment):
         rep = experiment_report(
             name, tracker.parent_runs(), tracker.child_runs(), tracker.scores, spec_of=tracker.spec
@@ -230,10 +240,20 @@ def report(
         paths = write_report(rep, fmt, out)
         spec = latest_spec(tracker.parent_runs(), tracker.spec) or {}
         paths += genotype_figures(tracker, out / f"{name}_genotypes", spec.get("workload", ""))
+        if html:
+            from orchestrator.cli_html import experiment_page, log_page
+
+            pages.append(experiment_page(tracker, rep, mlflow_url))
+            if log_to_mlflow and (parent := log_page(tracker, pages[-1])):
+                console.print(f"{name}: HTML report logged to parent run {parent}")
         if tables:
             console.print(f"\n[bold]{rep.title}[/bold]")
             console.print(render_report(rep, fmt), markup=False)
         console.print("written: " + ", ".join(str(p) for p in paths))
+    if pages:
+        from orchestrator.report_html import write_pages
+
+        console.print("HTML: " + ", ".join(str(p) for p in write_pages(pages, out)))
     if not shown:
         console.print(f"no finished runs in {uri}; run an experiment first (orchestrate list)")
 
