@@ -91,8 +91,7 @@ def _runs_table(page: ExperimentPage) -> str:
         acer = "" if math.isnan(run.acer) else f"{100 * run.acer:.2f}"
         link = f'<a href="{escape(run.url)}">{escape(run.label)}</a>'
         rows.append(
-            f"<tr><td>{link}</td><td>{escape(run.status)}</td>"
-            f'<td class="num">{acer}</td></tr>'
+            f'<tr><td>{link}</td><td>{escape(run.status)}</td><td class="num">{acer}</td></tr>'
         )
     return (
         '<table data-table="runs"><thead><tr><th>run (MLflow)</th><th>status</th>'
@@ -127,7 +126,9 @@ def experiment_html(page: ExperimentPage) -> str:
         parts += [figure(p) for p in page.genotypes]
     if page.runs:
         parts += ["<h2>Runs</h2>", _runs_table(page)]
-    parent = f'<a href="{escape(page.parent_url)}">parent run in MLflow</a>' if page.parent_url else ""
+    parent = (
+        f'<a href="{escape(page.parent_url)}">parent run in MLflow</a>' if page.parent_url else ""
+    )
     return PAGE.substitute(
         title=escape(page.name), css=CSS, index=INDEX, parent=parent, body="\n".join(parts)
     )
@@ -144,7 +145,7 @@ def index_html(pages: list[ExperimentPage]) -> str:
             f'<td class="num">{done}/{len(page.runs)}</td></tr>'
         )
     body = (
-        "<h1>Experiments</h1><table data-table=\"index\"><thead><tr><th>experiment</th>"
+        '<h1>Experiments</h1><table data-table="index"><thead><tr><th>experiment</th>'
         f"<th>report</th><th>finished runs</th></tr></thead><tbody>{''.join(items)}"
         "</tbody></table>"
     )

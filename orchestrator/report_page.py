@@ -31,7 +31,7 @@ class PageSource:
 
     scores: ScoreSource
     history: Callable[[dict], pd.DataFrame]
-    genotype: Callable[[str], "dict | None"]
+    genotype: Callable[[str], dict | None]
     url: Callable[[str], str]
 
 
