@@ -210,21 +210,16 @@ def report(
         str, typer.Option(help="The MLflow UI the HTML pages link runs to")
     ] = "http://127.0.0.1:5000",
     log_to_mlflow: Annotated[
-        bool, typer.Option("--log-to-mlflow", help="Log the HTML pages to each parent run")
+        bool,
+        typer.Option("--log-to-mlflow", help="Log each HTML page to its sweep's parent run"),
     ] = False,
 ) -> None:
     """Paper-shaped tables with 95 % intervals, and figures, from MLflow into --out (the store is
     only read unless --log-to-mlflow; each sweep's parent run already carries its summary from
     `orchestrate run`)."""
-    from orchestrator.report import (
-        FORMATS,
-        experiment_report,
-        latest_spec,
-        render_report,
-        write_report,
-    )
+    from orchestrator.cli_html import experiment_page, genotype_drawings, log_page
+    from orchestrator.report import FORMATS, experiment_report, render_report, write_report
     from orchestrator.tracking.store import resolve_tracking_uri
-    from orchestrator.tracking.views import genotype_figures
 
     if fmt not in FORMATS:
         fail(f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}")
@@ -238,19 +233,17 @@ def report(
             continue
         shown += 1
         paths = write_report(rep, fmt, out)
-        spec = latest_spec(tracker.parent_runs(), tracker.spec) or {}
-        paths += genotype_figures(tracker, out / f"{name}_genotypes", spec.get("workload", ""))
-        if html:
-            from orchestrator.cli_html import experiment_page, log_page
-
-            pages.append(experiment_page(tracker, rep, mlflow_url))
+        genotypes, drawn = genotype_drawings(tracker, out / f"{name}_genotypes")
+        paths += drawn
+        if html or log_to_mlflow:
+            pages.append(experiment_page(tracker, rep, mlflow_url, genotypes))
             if log_to_mlflow and (parent := log_page(tracker, pages[-1])):
                 console.print(f"{name}: HTML report logged to parent run {parent}")
         if tables:
             console.print(f"\n[bold]{rep.title}[/bold]")
             console.print(render_report(rep, fmt), markup=False)
         console.print("written: " + ", ".join(str(p) for p in paths))
-    if pages:
+    if html and pages:
         from orchestrator.report_html import write_pages
 
         console.print("HTML: " + ", ".join(str(p) for p in write_pages(pages, out)))

@@ -11,11 +11,12 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from orchestrator.report_figures import plt, png
 
 #: DET axes: the rates (fractions) that get a tick, and the range drawn.
-DET_TICKS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95)
+DET_TICKS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99)
 DET_CLIP = 0.0005
 #: More runs than this: one figure keeps its curves, the legend goes.
 MAX_LEGEND = 12
@@ -122,6 +123,7 @@ def epoch_figure(histories: dict[str, pd.DataFrame], title: str) -> bytes | None
                 ax.plot(line["step"], line["value"], "o-", ms=4, color=colour, label=label)
         ax.set_title(metric, fontsize=11)
         ax.set_xlabel("epoch", fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")

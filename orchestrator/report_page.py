@@ -48,6 +48,7 @@ class Picture:
     caption: str
     png: bytes
     alt: str = ""
+    stem: str = ""  # a file name for it, where it is written on its own
 
 
 @dataclass
@@ -96,14 +97,19 @@ def genotype_title(row: dict) -> str:
     return f"{name}: {score} (run {run_label(row)})"
 
 
-def genotype_pictures(rows: list[dict], source: PageSource, workload: str) -> list[Picture]:
-    """The drawings of the searched genotypes (the experiment's own workload, not its random
-    samples), each titled with the variant's name and its score."""
+def genotype_pictures(
+    rows: list[dict], read: Callable[[str], dict | None], workload: str
+) -> list[Picture]:
+    """The drawings of the finished trials' genotypes (``read``: run id -> genotype data) of
+    ``workload`` (the experiment's own, not its random samples'), each titled with the
+    variant's name and its score."""
     pictures = []
     for row in rows:
+        if row.get("status") != FINISHED:
+            continue
         if workload and row.get("tags.workload", workload) != workload:
             continue
-        data = source.genotype(str(row["run_id"]))
+        data = read(str(row["run_id"]))
         if data is None:
             continue
         try:
@@ -113,17 +119,30 @@ def genotype_pictures(rows: list[dict], source: PageSource, workload: str) -> li
         except (GenotypeError, KeyError, ValueError) as exc:
             log.warning(f"run {row['run_id']}: genotype not drawn: {exc}")
             continue
-        pictures.append(Picture(title, png, f"genotype of {run_label(row)}"))
+        label = run_label(row)
+        stem = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label)
+        pictures.append(Picture(title, png, f"genotype of {label}", stem))
     return pictures
 
 
+def report_rows(spec: dict, children: pd.DataFrame) -> list[dict]:
+    """The runs a report covers, oldest first, as records."""
+    runs = reported_runs(spec, children)
+    return runs.sort_values("start_time").to_dict("records") if len(runs) else []
+
+
 def build_page(
-    name: str, report: Report, spec: dict, children: pd.DataFrame, source: PageSource
+    name: str,
+    report: Report,
+    spec: dict,
+    children: pd.DataFrame,
+    source: PageSource,
+    genotypes: list[Picture] | None = None,
 ) -> ExperimentPage:
     """The page of one experiment: ``report`` as ``experiment_report`` built it from ``spec``
-    and ``children`` (the same runs, the same numbers), plus each trial's pictures and link."""
-    runs = reported_runs(spec, children)
-    rows = runs.sort_values("start_time").to_dict("records") if len(runs) else []
+    and ``children`` (the same runs, the same numbers), plus each trial's pictures and link
+    (``genotypes``: the drawings if already made, see ``genotype_pictures``)."""
+    rows = report_rows(spec, children)
     done = [r for r in rows if r.get("status") == FINISHED]
     page = ExperimentPage(name, report, str(spec.get("description", "")))
     if report.figure is not None:
@@ -137,7 +156,9 @@ def build_page(
     png = epoch_figure(histories, f"{name}: per-epoch metrics")
     if png is not None:
         page.figures.append(Picture("Per-epoch metrics of each trial", png, "per-epoch curves"))
-    page.genotypes = genotype_pictures(done, source, str(spec.get("workload", "")))
+    if genotypes is None:
+        genotypes = genotype_pictures(done, source.genotype, str(spec.get("workload", "")))
+    page.genotypes = genotypes
     page.runs = [
         RunLink(run_label(r), str(r.get("status")), _acer(r), source.url(str(r["run_id"])))
         for r in rows

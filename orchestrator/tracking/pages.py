@@ -19,8 +19,6 @@ from mlflow.exceptions import MlflowException
 
 from orchestrator.tracking.runs import Tracker
 
-#: The tracking server a report links to unless told otherwise (``orchestrate ui``'s address).
-DEFAULT_UI_URL = "http://127.0.0.1:5000"
 #: Where the pages go on a parent run.
 REPORT_ARTIFACT_DIR = "report"
 #: Metrics that count time rather than measure the model: no curve of their own.
