@@ -68,6 +68,8 @@ def test_pages_are_written_and_logged_to_the_parent_run(sweep, tmp_path: Path) -
     parsed = Page(page.read_text())
     assert parsed.tables["report"] == expected_cells(uri)
     assert len(parsed.images) == 4  # ROC/DET, per-epoch curves, one genotype per variant
+    drawn = sorted(p.name for p in (out / f"{EXPERIMENT}_genotypes").iterdir())
+    assert drawn == sorted(f"variant={v}_s0.png" for v in VARIANTS)
     parents, children = runs(uri, EXPERIMENT)
     links = {f"{UI}/#/experiments/{c.info.experiment_id}/runs/{c.info.run_id}" for c in children}
     assert links <= set(parsed.links)
