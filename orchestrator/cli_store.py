@@ -52,27 +52,28 @@ def report(
         bool,
         typer.Option(
             "--log-to-mlflow",
-            help="Also log each summary to its experiment's latest parent run (the only write)",
+            help="Also log each summary (and HTML page) to its experiment's latest parent run"
+            " (the only write)",
         ),
     ] = False,
+    html: Annotated[
+        bool, typer.Option("--html", help="Also a self-contained HTML page per experiment")
+    ] = False,
+    mlflow_url: Annotated[
+        str, typer.Option(help="The MLflow UI the HTML pages link runs to")
+    ] = "http://127.0.0.1:5000",
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Paper-shaped tables with 95 % intervals, and figures, from MLflow into --out. The store is
     only read (each sweep's parent run already carries its summary from `orchestrate run`)
     unless --log-to-mlflow."""
-    from orchestrator.report import (
-        experiment_report,
-        latest_spec,
-        publish,
-        render_report,
-        write_report,
-    )
+    from orchestrator.cli_html import experiment_page, genotype_drawings, log_page
+    from orchestrator.report import experiment_report, publish, render_report, write_report
     from orchestrator.tracking.store import resolve_tracking_uri
-    from orchestrator.tracking.views import genotype_figures
 
     fmt_name = fmt.value
     uri = resolve_tracking_uri(tracking_uri, read_only=True)
-    shown = 0
+    shown, pages = 0, []
     for name, tracker in trackers(uri, experiment):
         parents = tracker.parent_runs()
         rep = experiment_report(
@@ -82,8 +83,10 @@ def report(
             continue
         shown += 1
         paths = write_report(rep, fmt_name, out)
-        spec = latest_spec(parents, tracker.spec) or {}
-        paths += genotype_figures(tracker, out / f"{name}_genotypes", spec.get("workload", ""))
+        genotypes, drawn = genotype_drawings(tracker, out / f"{name}_genotypes")
+        paths += drawn
+        if html or log_to_mlflow:
+            pages.append(experiment_page(tracker, rep, mlflow_url, genotypes))
         if tables:
             console.print(f"\n[bold]{rep.title}[/bold]")
             console.print(render_report(rep, fmt_name), markup=False)
@@ -91,8 +94,13 @@ def report(
         if log_to_mlflow:
             parent = str(parents.sort_values("start_time").iloc[-1]["run_id"])
             publish(tracker, parent, rep)
+            log_page(tracker, pages[-1])
             tracker.flush()
-            console.print(f"logged to MLflow: {name} parent run {parent}")
+            console.print(f"logged to MLflow: {name} parent run {parent} (summary, HTML page)")
+    if html and pages:
+        from orchestrator.report_html import write_pages
+
+        console.print("HTML: " + ", ".join(str(p) for p in write_pages(pages, out)))
     if not shown:
         console.print(f"no finished runs in {uri}; run an experiment first (orchestrate list)")
 

@@ -206,6 +206,15 @@ def _latex(text: str) -> str:
     return text
 
 
+def table_cells(table: pd.DataFrame) -> list[list[str]]:
+    """The header and the rows of a table's public columns, each cell as the tables print it."""
+    table = public(table)
+    return [[str(c) for c in table.columns]] + [
+        [f"{v:g}" if isinstance(v, float) else str(v) for v in row]
+        for row in table.itertuples(index=False)
+    ]
+
+
 def render(table: pd.DataFrame, fmt: str) -> str:
     """Markdown (default), csv or latex text of a table's public columns."""
     table = public(table)
@@ -217,10 +226,7 @@ def render(table: pd.DataFrame, fmt: str) -> str:
         return body.to_latex(index=False, escape=False)
     if fmt != "md":
         raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
-    cells = [[str(c) for c in table.columns]] + [
-        [f"{v:g}" if isinstance(v, float) else str(v) for v in row]
-        for row in table.itertuples(index=False)
-    ]
+    cells = table_cells(table)
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells
@@ -306,6 +312,13 @@ REPORT_KINDS: dict[str, Callable[[dict, pd.DataFrame, RunStats, str], _Built | N
 }
 
 
+def reported_runs(spec: dict, children: pd.DataFrame) -> pd.DataFrame:
+    """The child runs a report covers: a store may hold several presets, the latest is shown."""
+    if "tags.preset" in children:
+        return children[children["tags.preset"] == spec.get("preset")]
+    return children
+
+
 def experiment_report(
     name: str,
     parents: pd.DataFrame,
@@ -321,8 +334,7 @@ def experiment_report(
     spec = latest_spec(parents, spec_of)
     if spec is None or children.empty or spec.get("report") not in REPORT_KINDS:
         return None
-    if "tags.preset" in children:  # a store may hold several presets: report the latest one
-        children = children[children["tags.preset"] == spec.get("preset")]
+    children = reported_runs(spec, children)
     stats = RunStats(scores, n_resamples)
     head = f"{name}: {spec.get('protocol', '')}, {spec.get('preset', '')} preset"
     built = REPORT_KINDS[spec["report"]]({**spec, "name": name}, children, stats, head)

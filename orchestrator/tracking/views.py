@@ -1,4 +1,4 @@
-"""Read-only views of a store: genotype pictures, experiment names, a run's artifact, the UI."""
+"""Read-only views of a store: experiment names, a run's artifact, the UI."""
 
 from __future__ import annotations
 
@@ -9,31 +9,6 @@ from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-
-from orchestrator.tracking.runs import Tracker
-
-
-def genotype_figures(tracker: Tracker, out: Path, workload: str) -> list[Path]:
-    """The genotype pictures of the finished trials of ``workload`` (the experiment's own, not
-    its random samples'), one PNG per trial that drew one, into ``out``."""
-    children = tracker.child_runs()
-    if children.empty or "tags.workload" not in children:
-        return []
-    done = children[(children["status"] == "FINISHED") & (children["tags.workload"] == workload)]
-    paths = []
-    for row in done.to_dict("records"):
-        run_id = row["run_id"]
-        label = str(row.get("tags.mlflow.runName") or run_id)
-        names = {a.path for a in tracker.client.list_artifacts(run_id)}
-        if "genotype.png" not in names:
-            continue
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tracker.client.download_artifacts(run_id, "genotype.png", tmp))
-            dst = out / f"{label.replace('/', '_')}.png"
-            dst.write_bytes(src.read_bytes())
-        paths.append(dst)
-    return paths
 
 
 def list_experiments(tracking_uri: str) -> list[str]:
