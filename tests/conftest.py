@@ -45,3 +45,19 @@ def local_ray(fas_home: Path):
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def nas_fas_sweep(smoke_root: Path, local_ray, tmp_path_factory) -> str:
+    """The tracking URI of a finished ``nas_fas_space`` smoke sweep (all ten variants), run once
+    and shared by the tests that read a NAS sweep (end to end, the HTML report)."""
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('nas_fas_sweep') / 'mlflow.db'}"
+    done = CliRunner().invoke(
+        app, ["run", "nas_fas_space", "--preset", "smoke", "--tracking-uri", uri]
+    )
+    assert done.exit_code == 0, done.output
+    return uri

@@ -72,10 +72,8 @@ def test_ri_random_sampling_smoke(smoke_root: Path, local_ray, tmp_path: Path) -
     assert (tmp_path / "r" / "ri_random_sampling_ri.png").stat().st_size > 1000
 
 
-def test_nas_fas_space_smoke(smoke_root: Path, local_ray, tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    out = runner.invoke(app, ["run", "nas_fas_space", "--preset", "smoke", "--tracking-uri", uri])
-    assert out.exit_code == 0, out.output
+def test_nas_fas_space_smoke(nas_fas_sweep: str, tmp_path: Path) -> None:
+    uri = nas_fas_sweep
     children = runs(uri, "nas_fas_space")[1]
     assert sorted(r.data.params["variant"] for r in children) == sorted(
         f"{i}-{t}"
