@@ -7,10 +7,13 @@ STAMP := $(VENV)/.installed
 .PHONY: setup demo test lint bench
 
 # torch first, pinned: a range would pull a multi-GB CUDA build; the project's range then adds nothing.
+# TORCH_INDEX picks the build: e.g. https://download.pytorch.org/whl/cpu (CPU only, ~200 MB) or
+# https://download.pytorch.org/whl/cu128 (a CUDA build); empty = PyPI's default for this machine.
+TORCH_INDEX ?=
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
