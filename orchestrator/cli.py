@@ -258,7 +258,9 @@ def status(
             empty.append(name)
         spec = latest_spec(parents, tracker.spec) or {}
         last = parents.sort_values("start_time").iloc[-1] if not parents.empty else {}
-        total = int(last.get("params.n_trials", 0) or 0)
+        raw = last.get("tags.n_trials")  # a tag: a sweep's parent is reused when it grows
+        raw = raw if isinstance(raw, str) else last.get("params.n_trials")
+        total = int(raw) if isinstance(raw, str) and raw.isdigit() else 0
         counts = {}
         if not children.empty and "tags.run_key" in children:
             latest = children.sort_values("start_time").drop_duplicates("tags.run_key", keep="last")
