@@ -313,33 +313,39 @@ def _run_locked(
             parent, {"n_finished": len(summary.finished), "n_failed": len(summary.failed)}
         )
         if status == "FINISHED":
-            publish_summary(tracker, parent, spec, console)
+            publish_summary(tracker, parent, spec.name, console, spec)
         tracker.end(parent, status)
     return summary
 
 
-def publish_summary(tracker: Tracker, parent: str, spec: ExperimentSpec, console: Console) -> None:
+def publish_summary(
+    tracker: Tracker,
+    parent: str,
+    name: str,
+    console: Console,
+    spec: ExperimentSpec | None = None,
+) -> None:
     """The sweep's summary on the parent run (only ``run`` writes it): the table with intervals
-    (its description, and the experiment's below the spec's description), the statistics and
-    figure, the summary metrics (``sweep_summary``). A summary that cannot be built is a warning,
-    never a failed sweep (``orchestrate report`` still builds its tables from the stored runs)."""
+    (its description), the statistics and figure; with the ``spec``, the summary metrics
+    (``sweep_summary``) and the experiment's description followed by the table. A summary that
+    cannot be built is a warning, never a failed sweep (``orchestrate report`` still builds its
+    tables from the stored runs)."""
     from orchestrator.report import experiment_report, publish
     from orchestrator.sweep_summary import summary_metrics
 
     try:
         parents, children = tracker.parent_runs(), tracker.child_runs()
-        if "tags.mlflow.parentRunId" in children:
-            children = children[children["tags.mlflow.parentRunId"] == parent]
-        metrics, tags = summary_metrics(children, list(spec.grid))
-        tracker.log_metrics(parent, metrics, step=0)
-        tracker.set_tags(parent, tags)
-        report = experiment_report(
-            spec.name, parents, tracker.child_runs(), tracker.scores, spec_of=tracker.spec
-        )
+        if spec is not None and "tags.mlflow.parentRunId" in children:
+            own = children[children["tags.mlflow.parentRunId"] == parent]
+            metrics, tags = summary_metrics(own, list(spec.grid))
+            tracker.log_metrics(parent, metrics, step=0)
+            tracker.set_tags(parent, tags)
+        report = experiment_report(name, parents, children, tracker.scores, spec_of=tracker.spec)
         if report is not None:
             publish(tracker, parent, report)
-            latest = f"Latest sweep, {spec.preset} preset (its parent run's description):"
-            text = f"{spec.description}\n\n{latest}\n\n{tracker.note(parent)}".strip()
-            tracker.describe(text, list(spec.grid))
+            if spec is not None:
+                latest = f"Latest sweep, {spec.preset} preset (its parent run's description):"
+                text = f"{spec.description}\n\n{latest}\n\n{tracker.note(parent)}".strip()
+                tracker.describe(text, list(spec.grid))
     except Exception as exc:  # noqa: BLE001 - the trials are stored; only the summary is missing
         console.print(f"[yellow]warning:[/yellow] no summary on the parent run: {exc!r}")
