@@ -40,6 +40,7 @@ from orchestrator.sink import TrialSink
 from orchestrator.specs import ExperimentSpec, SpecError
 from orchestrator.status import PLAN_ARTIFACT, plan_file
 from orchestrator.tracking.claim import DriverLock
+from orchestrator.tracking.presentation import dataset_input, source_tags
 from orchestrator.tracking.runs import Tracker
 from workloads.frames import VideoDecodeError
 
@@ -149,6 +150,18 @@ def tune_name(spec: ExperimentSpec, keys: Iterable[str], where: dict[str, Any]) 
     return f"{spec.name}-{digest[:12]}"
 
 
+def sweep_identity(spec: ExperimentSpec) -> str:
+    """What makes re-runs one sweep (one parent run): the spec without its grid values, seeds
+    and sampled-trial count, so a re-run with more grid points or seeds nests under the same
+    parent; a changed fixed param, preset, protocol or fold set is another sweep."""
+    d = spec.to_dict()
+    d["grid"] = sorted(d.get("grid", {}))
+    d["sampling"] = {k: v for k, v in d.get("sampling", {}).items() if k != "num_samples"}
+    for key in ("seeds", "description", "retries", "resources"):
+        d.pop(key, None)
+    return stable_hash(d)
+
+
 def fold_manifest(spec: ExperimentSpec, data_root: Path) -> tuple[list[str], pd.DataFrame]:
     from protocols.protocols import PROTOCOLS
 
@@ -218,11 +231,18 @@ def _run_locked(
     t0 = time.perf_counter()
     init_ray(req.address)
     summary.init_seconds = time.perf_counter() - t0
+    tracker.describe(spec.description, list(spec.grid))
     parent = tracker.start_parent(
-        f"{spec.name}-{spec.preset}-{time.strftime('%Y%m%d-%H%M%S')}",
-        {"preset": spec.preset, "git_sha": git_sha(), "code_version": code_version()},
-        {"n_trials": n_total},
+        f"{spec.name}-{spec.preset}",
+        {
+            "preset": spec.preset,
+            "code_version": code_version(),
+            "n_trials": str(n_total),
+            **source_tags(git_sha()),
+        },
+        {},
         spec.to_dict(),
+        identity=sweep_identity(spec),
     )
     summary.parent_run_id = parent
     samples = {t.run_key: int(spec.sampling.get("num_samples", 0)) for t, _, _ in plan}
@@ -234,7 +254,8 @@ def _run_locked(
             t0 = time.perf_counter()
             prepare_caches(todo + [t for t, n, _ in plan if n], manifest, cache_root, view)
             summary.prepare_seconds = time.perf_counter() - t0
-            sink = TrialSink(tracker, parent, spec, view, done)
+            data = dataset_input(manifest, spec.protocol, data_fingerprint(manifest))
+            sink = TrialSink(tracker, parent, spec, view, done, dataset=data)
             where = {"data_root": data_root, "cache_root": cache_root}
             storage = req.storage_path or os.environ.get("FAS_STORAGE_PATH")
             options = RunOptions(spec.resources, data_root, cache_root, storage, spec.retries)
@@ -295,21 +316,39 @@ def _run_locked(
             parent, {"n_finished": len(summary.finished), "n_failed": len(summary.failed)}
         )
         if status == "FINISHED":
-            publish_summary(tracker, parent, spec.name, console)
+            publish_summary(tracker, parent, spec.name, console, spec)
         tracker.end(parent, status)
     return summary
 
 
-def publish_summary(tracker: Tracker, parent: str, name: str, console: Console) -> None:
-    """The sweep's table with intervals and its statistics on the parent run (only ``run``
-    writes them); a report that cannot be built is a warning, never a failed sweep
-    (``orchestrate report`` still builds its tables from the stored runs)."""
+def publish_summary(
+    tracker: Tracker,
+    parent: str,
+    name: str,
+    console: Console,
+    spec: ExperimentSpec | None = None,
+) -> None:
+    """The sweep's summary on the parent run (only ``run`` writes it): the table with intervals
+    (its description), the statistics and figure; with the ``spec``, the summary metrics
+    (``sweep_summary``) and the experiment's description followed by the table. A summary that
+    cannot be built is a warning, never a failed sweep (``orchestrate report`` still builds its
+    tables from the stored runs)."""
     from orchestrator.report import experiment_report, publish
+    from orchestrator.sweep_summary import summary_metrics
 
     try:
         parents, children = tracker.parent_runs(), tracker.child_runs()
+        if spec is not None and "tags.mlflow.parentRunId" in children:
+            own = children[children["tags.mlflow.parentRunId"] == parent]
+            metrics, tags = summary_metrics(own, list(spec.grid))
+            tracker.log_metrics(parent, metrics, step=0)
+            tracker.set_tags(parent, tags)
         report = experiment_report(name, parents, children, tracker.scores, spec_of=tracker.spec)
         if report is not None:
             publish(tracker, parent, report)
+            if spec is not None:
+                latest = f"Latest sweep, {spec.preset} preset (its parent run's description):"
+                text = f"{spec.description}\n\n{latest}\n\n{tracker.note(parent)}".strip()
+                tracker.describe(text, list(spec.grid))
     except Exception as exc:  # noqa: BLE001 - the trials are stored; only the summary is missing
         console.print(f"[yellow]warning:[/yellow] no summary on the parent run: {exc!r}")

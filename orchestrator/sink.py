@@ -1,15 +1,35 @@
-"""Trial events -> MLflow child runs and the progress view: the driver's side of a sweep."""
+"""Trial events -> MLflow child runs and the progress view: the driver's side of a sweep.
+
+What a trial's run holds: its params; per epoch its metrics at step = the epoch (the epoch and
+the elapsed time are the step and the metric's timestamp, not metrics of their own); its final
+test metrics, per attack species ``test_apcer_<species>`` too; MLflow's source fields (the git
+commit) and the protocol's manifest as its data set; tags the reports and resumes read.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from orchestrator.jobs import Job, git_sha
 from orchestrator.progress import SweepProgress
 from orchestrator.specs import ExperimentSpec
+from orchestrator.tracking.presentation import source_tags
 from orchestrator.tracking.runs import Tracker
+
+#: Reported by workloads per epoch but not logged as metrics: the step and the clock say them.
+NOT_METRICS = frozenset({"epoch", "elapsed_s"})
+
+
+def species_metrics(apcer_per_pai: dict[str, float]) -> dict[str, float]:
+    """Per-species APCER as metric names MLflow accepts (``test_apcer_print``)."""
+    out = {}
+    for species, value in apcer_per_pai.items():
+        name = "".join(c if c.isalnum() or c in "_-." else "_" for c in str(species))
+        out[f"test_apcer_{name}"] = float(value)
+    return out
 
 
 class TrialSink:
@@ -26,8 +46,12 @@ class TrialSink:
         spec: ExperimentSpec,
         view: SweepProgress,
         done: Iterable[str] = (),
+        dataset: Any = None,
     ):
+        """``dataset``: the protocol's manifest as a tracking data set, logged on every trial's
+        run (``presentation.dataset_input``), or None."""
         self.tracker, self.parent, self.spec, self.view = tracker, parent, spec, view
+        self.dataset = dataset
         self.done = set(done)
         self.children: dict[str, str] = {}
         self.logged: dict[str, int] = {}  # run key -> last epoch its adopted run already holds
@@ -51,13 +75,14 @@ class TrialSink:
                 "protocol": job.protocol,
                 "fold": job.fold,
                 "preset": self.spec.preset,
-                "git_sha": self.sha,
                 "experiment": job.experiment,
                 "workload": job.workload,
+                **source_tags(self.sha),
             }
-            self.children[job.run_key] = self.tracker.start_child(
-                self.parent, job.label, tags, job.params
-            )
+            run_id = self.tracker.start_child(self.parent, job.label, tags, job.params)
+            if self.dataset is not None:
+                self.tracker.log_dataset(run_id, self.dataset)
+            self.children[job.run_key] = run_id
         return self.children[job.run_key]
 
     def started(self, job: Job, resumed: bool = False) -> None:
@@ -70,7 +95,8 @@ class TrialSink:
         step = int(metrics.get("epoch", 0))
         if job.run_key in self.done or (step and step <= self.logged.get(job.run_key, 0)):
             return  # a resumed trial replaying epochs its run already holds
-        self.tracker.log_metrics(self._child(job), metrics, step=step)
+        logged = {k: v for k, v in metrics.items() if k not in NOT_METRICS}
+        self.tracker.log_metrics(self._child(job), logged, step=step)
         self.view.epoch(job, metrics)
 
     def finished(self, job: Job, metrics: dict[str, float], artifact_dir: Path) -> None:
@@ -79,12 +105,10 @@ class TrialSink:
         run_id = self._child(job)
         info = json.loads((artifact_dir / "result.json").read_text()).get("info", {})
         self.trial_seconds += float(info.get("train_seconds", 0.0))
-        held = self.existing.get(job.run_key, set())
-        self.tracker.log_metrics(run_id, {k: v for k, v in metrics.items() if k not in held}, 0)
-        tags = {
-            "threshold_policy": info.get("threshold_policy", ""),
-            "node_id": info.get("node_id", ""),
-        }
+        held = self.existing.get(job.run_key, set()) | NOT_METRICS
+        final = {**metrics, **species_metrics(info.get("apcer_per_pai") or {})}
+        self.tracker.log_metrics(run_id, {k: v for k, v in final.items() if k not in held}, 0)
+        tags = {"threshold_policy": info.get("threshold_policy", "")}
         if "resumed_from_epoch" in info:  # the workload continued after this epoch
             tags["resumed_from_epoch"] = str(info["resumed_from_epoch"])
         self.tracker.set_tags(run_id, tags)

@@ -84,7 +84,9 @@ def experiment_status(
     if plan is not None:
         total, counts = _planned(trials, plan)
     else:
-        total, counts = int(last.get("params.n_trials", 0) or 0), _counts(trials)
+        raw = last.get("tags.n_trials")  # a tag: a sweep's parent is reused when it grows
+        raw = raw if isinstance(raw, str) else last.get("params.n_trials")
+        total, counts = int(raw or 0), _counts(trials)
     done, running, failed = (counts[s] for s in COUNTED)
     return ExperimentStatus(
         name,

@@ -116,5 +116,11 @@ def runs(uri: str, experiment: str) -> tuple[list, list]:
     return sorted(parents, key=lambda r: r.info.start_time), children
 
 
-def steps(uri: str, run, name: str = "epoch") -> list[int]:
-    return sorted(m.step for m in MlflowClient(uri).get_metric_history(run.info.run_id, name))
+def steps(uri: str, run, name: str | None = None) -> list[int]:
+    """The epochs (steps) a run logged ``name`` at; by default its per-epoch training loss
+    (``train_loss``, else a search's ``search_train_loss``): epochs are steps, not a metric."""
+    client = MlflowClient(uri)
+    if name is None:
+        held = client.get_run(run.info.run_id).data.metrics
+        name = "train_loss" if "train_loss" in held else "search_train_loss"
+    return sorted(m.step for m in client.get_metric_history(run.info.run_id, name))

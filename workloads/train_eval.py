@@ -250,7 +250,9 @@ def train_eval(params: TrainEvalParams, data: DataHandle, report: Report) -> Wor
         samples += seen
         if sched:
             sched.step()
-        metrics = {"epoch": epoch, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"]}
+        metrics = {"epoch": epoch, "train_loss": train_loss}
+        if sched:  # a constant learning rate is the trial's ``lr`` param, not a curve
+            metrics["lr"] = opt.param_groups[0]["lr"]
         if dev_ds is not None and distributed.is_main():
             dev_scores = score_videos(model, dev_ds, loss_kind, device, "dev")
             dev = compute_metrics(dev_scores, threshold="test_eer")

@@ -1,10 +1,11 @@
 """The ``Tracker``: one orchestrator experiment's runs in MLflow, written and read.
 
-One parent run per invocation, one nested child run per trial, tagged with its run key so a
-re-run finds what is done. A parent run keeps its full spec as the artifact ``spec.json``; its
-``spec`` param is a convenience for the runs view, cut (and marked so) at MLflow's
-6,000-character limit. Every call goes through the store's ``Transport`` (retries, buffered
-metric and tag writes).
+One parent run per sweep identity (``SWEEP_TAG``: re-running the sweep, with more grid points or
+seeds, continues the same parent), one nested child run per trial, tagged with its run key so a
+re-run finds what is done. A parent run keeps its full spec as the artifact ``spec.json``. What
+the UI shows (the experiment's kind, description and results view, the source and data set
+fields) is ``presentation``'s. Every call goes through the store's ``Transport`` (retries,
+buffered metric and tag writes).
 """
 
 from __future__ import annotations
@@ -22,21 +23,30 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import DatasetInput, Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from orchestrator.tracking.presentation import (
+    NOTE_TAG,
+    experiment_tags,
+    results_view,
+    view_tag,
+)
 from orchestrator.tracking.store import schema_lock, sqlite_path
 from orchestrator.tracking.transport import Transport
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_BATCH = 900
-#: A one-off tag that makes run creation idempotent when a create request is retried.
+#: A one-off tag that makes run creation idempotent when a create request is retried; deleted
+#: once the run exists (it is nothing the user needs to see).
 CREATE_TOKEN_TAG = "orchestrator.create_token"
-#: The full spec of a sweep, an artifact of its parent run (the ``spec`` param may be cut).
+#: A parent run's sweep identity: the same sweep re-run (or extended) nests under it again.
+SWEEP_TAG = "sweep"
+#: The full spec of a sweep, an artifact of its parent run.
 SPEC_ARTIFACT = "spec.json"
 MAX_PARAM = 6000  # MLflow's limit on a param value
-CUT_MARK = f" ...[cut at {MAX_PARAM} characters; the full spec is the artifact {SPEC_ARTIFACT}]"
+MAX_NOTE = 20000  # MLflow's limit on an experiment tag's value
 
 log = logging.getLogger(__name__)
 
@@ -154,23 +164,50 @@ class Tracker:
                 return None
 
     # -- writing ---------------------------------------------------------------------------
+    def describe(self, description: str, swept: list[str]) -> None:
+        """The experiment as the UI shows it: a model-training experiment, its description, and
+        the results view of its trials (see ``presentation``)."""
+        tags = {**experiment_tags(description[:MAX_NOTE]), **view_tag(results_view(swept))}
+        for key, value in tags.items():
+            self.transport.call(
+                "set_experiment_tag",
+                self.client.set_experiment_tag,
+                self.experiment_id,
+                key,
+                value,
+            )
+
     def start_parent(
         self,
         name: str,
         tags: Mapping[str, str],
         params: Mapping[str, Any],
         spec: Mapping[str, Any] | None = None,
+        identity: str | None = None,
     ) -> str:
-        """A sweep's parent run; ``spec`` is stored in full as ``spec.json`` (read back by
-        ``spec()``) and as the ``spec`` param, cut and marked beyond MLflow's limit."""
-        run_id = self._create_run(name, dict(tags))
+        """A sweep's parent run, RUNNING: the one tagged ``identity`` if the sweep ran before
+        (its tags updated; ``params`` are written only when the run is created, MLflow keeps a
+        param's first value), else a new one. ``spec`` is stored in full as ``spec.json`` (read
+        back by ``spec()``; a re-run's replaces the one before)."""
+        tags = {**tags, SWEEP_TAG: identity} if identity else dict(tags)
+        run_id = self._parent_of(identity) if identity else None
+        if run_id is None:
+            run_id = self._create_run(name, tags)
+            self._log(run_id, params=params, sync=True)
+        else:
+            self.transport.call("update_run", self.client.update_run, run_id, status="RUNNING")
+            self._log(run_id, tags=tags, sync=True)
         if spec is not None:
             text = json.dumps(spec, sort_keys=True)
             self.log_artifacts(run_id, {SPEC_ARTIFACT: text.encode()})
-            cut = text if len(text) <= MAX_PARAM else text[: MAX_PARAM - len(CUT_MARK)] + CUT_MARK
-            params = {**params, "spec": cut}
-        self._log(run_id, params=params, sync=True)
         return run_id
+
+    def _parent_of(self, identity: str) -> str | None:
+        parents = self.parent_runs()
+        if parents.empty or f"tags.{SWEEP_TAG}" not in parents:
+            return None
+        found = parents[parents[f"tags.{SWEEP_TAG}"] == identity]
+        return None if found.empty else str(found.sort_values("start_time")["run_id"].iloc[-1])
 
     def spec(self, run_id: str) -> dict | None:
         """A parent run's full spec (``spec.json``); None for runs from before it was stored."""
@@ -212,7 +249,14 @@ class Tracker:
             tags={**tags, CREATE_TOKEN_TAG: token},
             on_retry=existing,
         )
-        return run if isinstance(run, str) else run.info.run_id
+        run_id = run if isinstance(run, str) else run.info.run_id
+        self.transport.call("delete_tag", self.client.delete_tag, run_id, CREATE_TOKEN_TAG)
+        return run_id
+
+    def log_dataset(self, run_id: str, dataset: DatasetInput) -> None:
+        """A data set (``presentation.dataset_input``) as an input of a run."""
+        self.flush()
+        self.transport.call("log_inputs", self.client.log_inputs, run_id, datasets=[dataset])
 
     def adopt_child(self, parent_id: str, run_key: str) -> tuple[str, int, set[str]] | None:
         """The unfinished child run a resumed trial continues (one run per trial), moved under
@@ -238,13 +282,20 @@ class Tracker:
         if isinstance(row.get("tags.error"), str):
             self.transport.call("delete_tag", self.client.delete_tag, run_id, "error")
         self.transport.call("update_run", self.client.update_run, run_id, status="RUNNING")
-        history = self.transport.call(
-            "get_metric_history", self.client.get_metric_history, run_id, "epoch"
-        )
         names = {
             k.split(".", 1)[1] for k, v in row.items() if k.startswith("metrics.") and pd.notna(v)
         }
-        return run_id, max((int(m.step) for m in history), default=0), names
+        return run_id, self._last_step(run_id, names), names
+
+    def _last_step(self, run_id: str, names: set[str]) -> int:
+        """The last epoch a run logged: the highest step of its metrics (epochs are steps)."""
+        last = 0
+        for name in sorted(names):
+            history = self.transport.call(
+                "get_metric_history", self.client.get_metric_history, run_id, name
+            )
+            last = max([last, *(int(m.step) for m in history)])
+        return last
 
     def _drop_stale(self, run_key: str) -> None:
         stale = self._unfinished(run_key)
@@ -285,7 +336,13 @@ class Tracker:
         figure) and the markdown table as the run's description, readable in the MLflow UI."""
         self.log_artifacts(run_id, files, "summary")
         if description:
-            self._log(run_id, tags={"mlflow.note.content": description}, sync=True)
+            self._log(run_id, tags={NOTE_TAG: description}, sync=True)
+
+    def note(self, run_id: str) -> str:
+        """A run's description (what ``log_summary`` wrote), or ''."""
+        self.flush()
+        run = self.transport.call("get_run", self.client.get_run, run_id)
+        return run.data.tags.get(NOTE_TAG, "")
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         self._log(run_id, tags=tags)

@@ -10,6 +10,8 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from orchestrator.tracking.presentation import landing_url
+
 
 def list_experiments(tracking_uri: str) -> list[str]:
     """Names of the store's experiments (MLflow's own ``Default`` left out)."""
@@ -17,8 +19,17 @@ def list_experiments(tracking_uri: str) -> list[str]:
     return sorted(e.name for e in exps if e.name != "Default")
 
 
+def landing_urls(tracking_uri: str, base: str) -> dict[str, str]:
+    """Each experiment's results view in the UI at ``base`` (``presentation.landing_url``)."""
+    exps = MlflowClient(tracking_uri).search_experiments()
+    return {e.name: landing_url(base, e.experiment_id) for e in exps if e.name != "Default"}
+
+
 def launch_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> int:
-    """``mlflow ui`` on the configured store (blocks until interrupted)."""
+    """``mlflow ui`` on the configured store (blocks until interrupted), after printing each
+    experiment's results view: the UI opens an experiment on its training runs there."""
+    for name, url in landing_urls(tracking_uri, f"http://{host}:{port}").items():
+        print(f"{name}: {url}", file=sys.stderr)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri]
     cmd += ["--host", host, "--port", str(port)]
     return subprocess.call(cmd)

@@ -34,7 +34,7 @@ def test_smoke_ablation_end_to_end(smoke_root: Path, local_ray, tmp_path: Path) 
     for run in children:
         assert run.info.status == "FINISHED"
         assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
-        for key in ("run_key", "protocol", "fold", "preset", "git_sha"):
+        for key in ("run_key", "protocol", "fold", "preset", "mlflow.source.git.commit"):
             assert run.data.tags[key]
         for metric in TEST_METRICS:
             assert 0.0 <= run.data.metrics[metric] <= 1.0
