@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
-from mlflow.entities import DatasetInput, InputTag
+from mlflow.entities import Dataset, DatasetInput, InputTag
 
 #: MLflow's experiment kind: "Model training" rather than GenAI (MLflow 3's own values).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -117,6 +117,6 @@ def dataset_input(manifest: pd.DataFrame, name: str, digest: str) -> DatasetInpu
     with warnings.catch_warnings():  # MLflow's hint on integer columns is for model schemas
         warnings.simplefilter("ignore", UserWarning)
         dataset = mlflow.data.from_pandas(table, name=name, digest=digest[:36], targets="label")
-        entity = dataset._to_mlflow_entity()  # what mlflow.log_input logs, for a client
+    entity = Dataset(**dataset.to_dict())  # the entity mlflow.log_input logs, for a client
     context = InputTag(key="mlflow.data.context", value=DATA_CONTEXT)
     return DatasetInput(dataset=entity, tags=[context])
