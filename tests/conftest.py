@@ -61,3 +61,27 @@ def nas_fas_sweep(smoke_root: Path, local_ray, tmp_path_factory) -> str:
     )
     assert done.exit_code == 0, done.output
     return uri
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """The system's headless Chromium (Debian's ``chromium``) driven by Playwright, one per session
+    (Playwright's sync API runs one event loop per thread). Without Chromium or Playwright the
+    browser tests skip, unless ``FAS_REQUIRE_BROWSER=1`` (CI) makes that a failure."""
+    import shutil
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = "the playwright package is not installed (pip install playwright)"
+    else:
+        missing = "" if executable else "no chromium executable on PATH (apt-get install chromium)"
+    if missing:
+        if os.environ.get("FAS_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"FAS_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(f"browser test: {missing}")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()

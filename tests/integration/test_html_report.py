@@ -1,16 +1,14 @@
 """`orchestrate report --html` on a finished smoke NAS sweep, opened in a real headless Chromium.
 
-The browser tests need Debian's ``chromium`` and the ``playwright`` package (driving that
-executable); without them they skip, unless ``FAS_REQUIRE_BROWSER=1`` (CI) makes a missing
-browser a failure. Playwright waits for the page's ``load`` event (every image decoded) by
+The browser test uses the session's ``browser`` (tests/conftest.py: Debian's ``chromium``
+driven by ``playwright``; without them it skips, unless ``FAS_REQUIRE_BROWSER=1`` (CI) makes a
+missing browser a failure). Playwright waits for the page's ``load`` event (every image decoded) by
 itself: nothing here sleeps.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -92,33 +90,6 @@ def test_report_without_log_flag_leaves_the_store_alone(sweep, tmp_path: Path) -
 
 
 # --- in a real browser ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Headless Chromium (the system's) through Playwright; session-scoped so that a missing
-    browser skips before the sweep runs."""
-    required = os.environ.get("FAS_REQUIRE_BROWSER") == "1"
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    missing = (
-        "the playwright package is not installed (pip install playwright)"
-        if sync_playwright is None
-        else "no chromium executable on PATH (apt-get install chromium)"
-        if executable is None
-        else None
-    )
-    if missing:
-        if required:
-            pytest.fail(f"FAS_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(f"browser test: {missing}")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=executable)
-        yield launched
-        launched.close()
 
 
 def test_the_page_renders_with_its_images_and_the_tables_numbers(browser, sweep) -> None:

@@ -2,8 +2,8 @@
 experiment's results view) shows every trial's swept parameter and test ACER without a click,
 and the sweep's parent run shows its summary.
 
-Needs the system's Chromium (Debian package ``chromium``) and Playwright (PyPI ``playwright``);
-without them the test is skipped, or fails when ``FAS_REQUIRE_BROWSER=1`` (CI). The landing
+Uses the session's ``browser`` (tests/conftest.py: the system's Chromium through Playwright;
+skipped without them, a failure when ``FAS_REQUIRE_BROWSER=1``, as in CI). The landing
 page's screenshot goes to ``$FAS_SCREENSHOT_DIR/mlflow_runs.png`` when that is set (``docs/``
 for the README), else to the test's tmp folder.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,6 @@ from tests.sweeps import runs
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXPERIMENT = "ablation_cdc_theta"
-REQUIRE_ENV = "FAS_REQUIRE_BROWSER"
 SCREENSHOT_ENV = "FAS_SCREENSHOT_DIR"
 #: The browser remembers the assistant panel as seen and closed: the runs table gets the width.
 QUIET_ASSISTANT = (
@@ -37,33 +35,15 @@ QUIET_ASSISTANT = (
 WAIT_MS = 120_000  # a bound on Playwright's auto-waiting on a loaded machine, not a pace
 
 
-def _chromium() -> str:
-    """The system Chromium's path; skips (or fails under ``FAS_REQUIRE_BROWSER=1``) without it
-    or without Playwright."""
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing = "Playwright is not installed (pip install playwright)"
-    else:
-        missing = "" if exe else "no Chromium on PATH (Debian: apt-get install chromium)"
-    if missing:
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{REQUIRE_ENV}=1 but {missing}")
-        pytest.skip(missing)
-    return str(exe)
-
-
 def _cell(row, text: str):
     """The cell of a runs-table row whose whole text is ``text``."""
     return row.locator("[role=gridcell]").filter(has_text=re.compile(rf"^\s*{re.escape(text)}\s*$"))
 
 
 def test_landing_page_shows_every_trial_and_the_parent_shows_the_summary(
-    smoke_root: Path, local_ray, tmp_path: Path
+    browser, smoke_root: Path, local_ray, tmp_path: Path
 ) -> None:
-    chromium = _chromium()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     db = tmp_path / "mlflow.db"
     uri = f"sqlite:///{db}"
@@ -92,36 +72,34 @@ def test_landing_page_shows_every_trial_and_the_parent_shows_the_summary(
     server.launch()
     try:
         server.wait_ready()
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            context = browser.new_context(viewport={"width": 1440, "height": 900})
-            context.add_init_script(QUIET_ASSISTANT)
-            page = context.new_page()
-            page.set_default_timeout(WAIT_MS)
-            expect.set_options(timeout=WAIT_MS)
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        context.add_init_script(QUIET_ASSISTANT)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        expect.set_options(timeout=WAIT_MS)
 
-            # Landing: the results view lists every trial with its theta and test ACER.
-            page.goto(landing_url(server.uri, experiment_id))
-            for column in ("params.`theta`", "metrics.`test_acer`"):
-                expect(page.locator(f'[role=columnheader][col-id="{column}"]')).to_be_visible()
-            for child in children:
-                row = page.locator(f'[role=row][row-id="{child.info.run_id}"]')
-                expect(row.filter(has_text=child.info.run_name)).to_have_count(1)
-                theta = child.data.params["theta"]
-                acer = str(child.data.metrics["test_acer"])
-                expect(_cell(row, theta)).to_have_count(1)
-                expect(_cell(row, acer).first).to_be_visible()
-            expect(page.get_by_text("CDCN with theta")).to_be_visible()  # the description
-            out = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path)
-            out.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(out / "mlflow_runs.png"))
+        # Landing: the results view lists every trial with its theta and test ACER.
+        page.goto(landing_url(server.uri, experiment_id))
+        for column in ("params.`theta`", "metrics.`test_acer`"):
+            expect(page.locator(f'[role=columnheader][col-id="{column}"]')).to_be_visible()
+        for child in children:
+            row = page.locator(f'[role=row][row-id="{child.info.run_id}"]')
+            expect(row.filter(has_text=child.info.run_name)).to_have_count(1)
+            theta = child.data.params["theta"]
+            acer = str(child.data.metrics["test_acer"])
+            expect(_cell(row, theta)).to_have_count(1)
+            expect(_cell(row, acer).first).to_be_visible()
+        expect(page.get_by_text("CDCN with theta")).to_be_visible()  # the description
+        out = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path)
+        out.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out / "mlflow_runs.png"))
 
-            # The parent run: the sweep's table in its description, its summary metrics.
-            route = f"#/experiments/{experiment_id}/runs/{parent.info.run_id}"
-            page.goto(f"{server.uri}/{route}?workflowType=machine_learning")
-            expect(page.get_by_text("ΔACER vs θ=0").first).to_be_visible()
-            expect(page.get_by_text("smoke preset").first).to_be_visible()
-            expect(page.get_by_text("best/test_acer")).to_be_visible()
-            browser.close()
+        # The parent run: the sweep's table in its description, its summary metrics.
+        route = f"#/experiments/{experiment_id}/runs/{parent.info.run_id}"
+        page.goto(f"{server.uri}/{route}?workflowType=machine_learning")
+        expect(page.get_by_text("ΔACER vs θ=0").first).to_be_visible()
+        expect(page.get_by_text("smoke preset").first).to_be_visible()
+        expect(page.get_by_text("best/test_acer")).to_be_visible()
+        context.close()
     finally:
         server.stop()
