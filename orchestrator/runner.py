@@ -225,7 +225,14 @@ def _run_locked(
         f"({len(folds)} fold(s), {len(manifest)} videos); {summary.reused} already in MLflow, "
         f"{len(todo) + n_sampled} to run"
     )
+    samples = {t.run_key: int(spec.sampling.get("num_samples", 0)) for t, _, _ in plan}
+    plan_files = {PLAN_ARTIFACT: plan_file([j.run_key for j in jobs], samples)}
     if not todo and not n_sampled:
+        # nothing to run: the sweep's parent (if it ran before) still records what was asked
+        parent = tracker.parent_of(sweep_identity(spec))
+        if parent is not None:
+            tracker.log_artifacts(parent, plan_files)
+            tracker.set_tags(parent, {"n_trials": str(n_total)})
         summary.wall_seconds = time.perf_counter() - start
         return summary
     t0 = time.perf_counter()
@@ -245,8 +252,7 @@ def _run_locked(
         identity=sweep_identity(spec),
     )
     summary.parent_run_id = parent
-    samples = {t.run_key: int(spec.sampling.get("num_samples", 0)) for t, _, _ in plan}
-    tracker.log_artifacts(parent, {PLAN_ARTIFACT: plan_file([j.run_key for j in jobs], samples)})
+    tracker.log_artifacts(parent, plan_files)
     status = "FAILED"
     sink: TrialSink | None = None
     try:

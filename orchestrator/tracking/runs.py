@@ -190,7 +190,7 @@ class Tracker:
         param's first value), else a new one. ``spec`` is stored in full as ``spec.json`` (read
         back by ``spec()``; a re-run's replaces the one before)."""
         tags = {**tags, SWEEP_TAG: identity} if identity else dict(tags)
-        run_id = self._parent_of(identity) if identity else None
+        run_id = self.parent_of(identity) if identity else None
         if run_id is None:
             run_id = self._create_run(name, tags)
             self._log(run_id, params=params, sync=True)
@@ -202,7 +202,8 @@ class Tracker:
             self.log_artifacts(run_id, {SPEC_ARTIFACT: text.encode()})
         return run_id
 
-    def _parent_of(self, identity: str) -> str | None:
+    def parent_of(self, identity: str) -> str | None:
+        """The latest parent run of the sweep ``identity`` (None if it never ran)."""
         parents = self.parent_runs()
         if parents.empty or f"tags.{SWEEP_TAG}" not in parents:
             return None

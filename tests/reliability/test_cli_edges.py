@@ -108,6 +108,16 @@ def test_status_counts_the_latest_plan(second: dict) -> None:
     table = runner.invoke(app, ["status", "--tracking-uri", second["uri"]])
     cells = [c.strip() for c in table.output.splitlines()[3].split("│")[1:-1]]
     assert cells == [EXPERIMENT, "smoke", "2", "2", "0", "0", "0"], table.output
+    # a re-run with nothing left to run still records its plan on the sweep's parent
+    again = runner.invoke(app, [*RUN, "--set", "grid.theta=[0.7]", "--tracking-uri", second["uri"]])
+    assert again.exit_code == 0 and "1 already in MLflow, 0 to run" in again.output, again.output
+    out = runner.invoke(app, ["status", "--json", "--tracking-uri", second["uri"]])
+    assert json.loads(out.stdout)[0] == {
+        **want,
+        "trials": 1,
+        "done": 1,
+        **dict.fromkeys(("running", "failed", "missing"), 0),
+    }
 
 
 def test_score_of_a_runs_own_scores_reproduces_its_metrics(sweep: dict, tmp_path: Path) -> None:
