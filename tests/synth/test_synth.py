@@ -262,3 +262,18 @@ def test_screens_flicker_prints_do_not() -> None:
             scene = render_scene(VideoSpec("train", 1, 1, user, code), size)
             flicker[code].append(_brightness_jitter(scene.radiance, scene.eyes))
     assert np.mean(flicker[4] + flicker[5]) > 1.5 * np.mean(flicker[2] + flicker[3])
+
+
+@pytest.mark.parametrize("printer", [1, 2])
+def test_halftone_prints_each_flat_tone_at_its_own_coverage(printer: int) -> None:
+    """Both screens are linearised like a calibrated printer driver: a flat ink amount prints at
+    that mean coverage, so printing does not shift a photo's tone (the AM spot function's raw
+    threshold distribution would push mid-tones apart)."""
+    from synth.attacks import PRINT_TEXELS_PER_PX, PRINTERS, halftone
+
+    tpp = PRINTERS[printer].pitch_px * PRINT_TEXELS_PER_PX
+    for ink in (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0):
+        cov = halftone(np.full((192, 192, 3), ink, np.float32), printer, tpp)
+        assert abs(float(cov.mean()) - ink) < 0.02, (ink, float(cov.mean()))
+        if 0 < ink < 1:  # a screen, not a flat tint: dots are resolved
+            assert cov.std() > 0.2
