@@ -124,19 +124,22 @@ def _source_conditions(
 
 #: The camera that shot the attack sources (OULU-NPU: a high-quality phone's rear camera).
 SOURCE_CAMERA = 8
+#: Blend of an S-curve into the sources' tone (0: the plain gamma of a video frame).
+SOURCE_CONTRAST = 0.5
 
 
 def _encode_srgb(lin: np.ndarray, exposure: float, gains: np.ndarray) -> np.ndarray:
-    """The source phone's output, processed like any phone video or portrait (``camera.capture``
-    without its noise, blur and compression): face-weighted exposure, the phone's partial
-    grey-world white balance, its saturation and gamma. A stronger, consumer-style S-curve or a
-    full white balance would give every print and replay more contrast or another colour than the
-    live videos beside them: a global statistic would tell them apart, not the attack's texture."""
+    """The source phone's output, processed like a phone portrait: face-weighted exposure, the
+    phone's partial grey-world white balance, its saturation and gamma, and the moderate S-curve
+    (``SOURCE_CONTRAST``) phones give stills. The S-curve makes up for the contrast a print or a
+    screen loses on the way (paper and ink, panel resolution, glass): the attack's face then
+    keeps about a live face's contrast, and what gives it away is local."""
     cam = PHONES[SOURCE_CAMERA]
     x = np.clip(lin * gains * np.float32(exposure), 0, None)
     luma = (x @ LUMA)[..., None]
     x = np.clip(luma + np.float32(cam.saturation) * (x - luma), 0, 1)
-    return np.power(x, np.float32(1 / cam.gamma))
+    v = np.power(x, np.float32(1 / cam.gamma))
+    return (1 - SOURCE_CONTRAST) * v + SOURCE_CONTRAST * v * v * (3 - 2 * v)
 
 
 @lru_cache(maxsize=2)
