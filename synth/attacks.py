@@ -32,17 +32,19 @@ FACE_SCALE = 0.21
 FACE_Y = 0.42
 #: The photo (print source) and the replayed video were shot earlier in the same session's room
 #: and light as the attack's recording (as OULU-NPU's attack sources were shot in its sessions),
-#: with a little more key light on the face. A source shot in another room would let a model
-#: tell attacks by their backdrop: with sessions 1-2 for training, session 3's room would appear
-#: only in attacks, and the live faces of a session-3 test would be called attacks.
-SOURCE_KEY_GAIN = 1.15
-#: Blend of an S-curve into the source photo/video tone (consumer processing adds contrast).
-SOURCE_CONTRAST = 1.0
+#: and under the same key light as the live videos (a brighter key on the face only in the
+#: sources would make every attack's face brighter than its surroundings, a global cue). A source
+#: shot in another room would let a model tell attacks by their backdrop: with sessions 1-2 for
+#: training, session 3's room would appear only in attacks, and the live faces of a session-3
+#: test would be called attacks.
 
 
 #: Inks are photo-grade (little cross-absorption) and the sheet nearly borderless: a print keeps
 #: roughly a live face's tonal range, so what gives it away is local (halftone, paper, flatness),
-#: not a washed-out colour or a white frame that a global statistic would catch.
+#: not a washed-out colour or a white frame that a global statistic would catch. Halftone pitch
+#: and paper grain are those of real prints filmed at arm's length by a full-HD phone: the dots
+#: (a few output px) and the fibres stay resolvable after the face crop is scaled to a small
+#: network input, as real prints' are at the papers' input sizes.
 @dataclass(frozen=True)
 class Printer:
     """Print process: halftone kind and pitch (output px), inks (gamut), paper."""
@@ -59,11 +61,11 @@ class Printer:
 
 PRINTERS: dict[int, Printer] = {
     # A colour laser printer on coated paper: clustered dots, good inks, a little gloss.
-    1: Printer("am", 1.2, ((0.985, 0.05, 0.02), (0.035, 0.98, 0.06), (0.01, 0.04, 0.98)),
-               1.0, (0.91, 0.91, 0.89), 0.012, 0.08, 0.25),
+    1: Printer("am", 2.0, ((0.985, 0.05, 0.02), (0.035, 0.98, 0.06), (0.01, 0.04, 0.98)),
+               1.0, (0.91, 0.91, 0.89), 0.04, 0.08, 0.25),
     # An inkjet on plain paper: fine stochastic drops that bleed, duller inks, warmer paper.
-    2: Printer("fm", 0.25, ((0.965, 0.09, 0.04), (0.06, 0.96, 0.10), (0.02, 0.06, 0.96)),
-               1.1, (0.88, 0.87, 0.82), 0.02, 0.0, 0.5),
+    2: Printer("fm", 0.6, ((0.965, 0.09, 0.04), (0.06, 0.96, 0.10), (0.02, 0.06, 0.96)),
+               1.1, (0.88, 0.87, 0.82), 0.04, 0.0, 0.5),
 }  # fmt: skip
 
 
@@ -116,20 +118,27 @@ def _source_conditions(
     light (its own jitter) and a crop of the session's room (``room``: the room seed)."""
     r = rng_for(seed, tag, user, session)
     light = session_light(session, r)
-    light = Light(light.direction, tuple(SOURCE_KEY_GAIN * c for c in light.rgb), light.ambient)
     bg = background_crop(room, session, max(h, w), r)
     return light, np.ascontiguousarray(bg[:h, (bg.shape[1] - w) // 2 :][:, :w])
 
 
 #: The camera that shot the attack sources (OULU-NPU: a high-quality phone's rear camera).
 SOURCE_CAMERA = 8
+#: Blend of an S-curve into the sources' tone (0: the plain gamma of a video frame).
+SOURCE_CONTRAST = 0.5
 
 
 def _encode_srgb(lin: np.ndarray, exposure: float, gains: np.ndarray) -> np.ndarray:
-    """The source camera's output: white balance (without it, a photo taken under warm light
-    prints with a washed-out blue channel that no phone delivers), gamma, and the S-shaped tone
-    curve phones give photos."""
-    v = np.power(np.clip(lin * gains * np.float32(exposure), 0, 1), np.float32(1 / 2.2))
+    """The source phone's output, processed like a phone portrait: face-weighted exposure, the
+    phone's partial grey-world white balance, its saturation and gamma, and the moderate S-curve
+    (``SOURCE_CONTRAST``) phones give stills. The S-curve makes up for the contrast a print or a
+    screen loses on the way (paper and ink, panel resolution, glass): the attack's face then
+    keeps about a live face's contrast, and what gives it away is local."""
+    cam = PHONES[SOURCE_CAMERA]
+    x = np.clip(lin * gains * np.float32(exposure), 0, None)
+    luma = (x @ LUMA)[..., None]
+    x = np.clip(luma + np.float32(cam.saturation) * (x - luma), 0, 1)
+    v = np.power(x, np.float32(1 / cam.gamma))
     return (1 - SOURCE_CONTRAST) * v + SOURCE_CONTRAST * v * v * (3 - 2 * v)
 
 
@@ -149,6 +158,22 @@ def photo(
 
 
 FM_TILE = 64
+#: Samples per axis of one AM screen period for its tone-reproduction curve.
+AM_TONE_SAMPLES = 256
+
+
+@lru_cache(maxsize=8)
+def am_tone_curve(edge: float) -> tuple[np.ndarray, np.ndarray]:
+    """(mean coverage, screen input) of the AM screen with dot edges ``edge`` wide: the rotated
+    cosine spot function has no uniform threshold distribution, so raw ink amounts would print
+    along its S-shaped cumulative curve (mid-tones pushed to the extremes, the mean tone of a
+    face shifted). Printer drivers calibrate that away; ``halftone`` feeds the screen the input
+    whose mean coverage is the wanted ink amount, so each flat tone prints at its own level."""
+    a = (np.arange(AM_TONE_SAMPLES) + 0.5) * (2 * np.pi / AM_TONE_SAMPLES)
+    thr = (0.5 - 0.25 * (np.cos(a)[:, None] + np.cos(a)[None, :])).ravel()
+    v = np.linspace(-edge, 1 + edge, 321)
+    cov = np.clip((v[:, None] - thr[None, :]) / edge + 0.5, 0, 1).mean(1)
+    return cov.astype(np.float32), v.astype(np.float32)
 
 
 @lru_cache(maxsize=2)
@@ -200,13 +225,15 @@ def halftone(values: np.ndarray, printer: int, texels_per_pitch: float) -> np.nd
     h, w = values.shape[:2]
     cov = np.empty_like(values)
     if PRINTERS[printer].screen == "am":
+        edge = 1.6 / texels_per_pitch  # threshold change over ~one texel: soft dot edges
+        cov_curve, inputs = am_tone_curve(round(edge, 4))
+        values = np.interp(values, cov_curve, inputs).astype(np.float32)
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         k = np.float32(2 * np.pi / texels_per_pitch)
         for c, ang in enumerate(np.radians([15.0, 75.0, 0.0])):
             xr = xs * np.cos(ang) + ys * np.sin(ang)
             yr = -xs * np.sin(ang) + ys * np.cos(ang)
             thr = 0.5 - 0.25 * (np.cos(k * xr) + np.cos(k * yr))
-            edge = 1.6 / texels_per_pitch  # threshold change over ~one texel: soft dot edges
             cov[..., c] = np.clip((values[..., c] - thr) / edge + 0.5, 0, 1)
     else:
         tile = fm_screen(printer)

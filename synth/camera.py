@@ -16,9 +16,15 @@ import numpy as np
 from .common import LUMA, SUPERSAMPLE, band_noise, cct_rgb, rng_for, unit
 from .faces import Light
 
-#: Target linear mean (middle grey) of the centre-weighted auto exposure, and its gain limits.
+#: Target linear mean (middle grey) of the face-weighted auto exposure, and its gain limits.
 AE_TARGET = 0.2
 AE_LIMITS = (0.3, 6.0)
+#: The metering spot: phones expose for a detected face (portrait and front-camera video), not
+#: for the room; a Gaussian weight at the face's place in the framing every video shares (eyes at
+#: 0.42 of the height, the face's centre a little below), this wide (fraction of the frame). A
+#: centre-weighted meter lets a bright window behind a live user darken the face, while a print
+#: or screen, whose highlights are clipped, shows the same face brighter: a global shortcut.
+AE_SPOT = (0.5, 0.5, 0.15)
 #: The room behind the subject is out of focus (Gaussian sigma as a fraction of the frame width).
 BACKGROUND_DEFOCUS = 0.025
 #: The background canvas is this much larger than the frame; each video sees a shifted crop.
@@ -170,10 +176,11 @@ def background_crop(seed: int, session: int, size: int, rng: np.random.Generator
 
 
 def auto_exposure(scene: np.ndarray) -> float:
-    """Centre-weighted exposure gain, locked on the first frame like a phone's AE."""
+    """Face-weighted exposure gain (``AE_SPOT``), locked on the first frame like a phone's AE."""
     h, w = scene.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
-    wgt = np.exp(-(((xx - w / 2) / (0.35 * w)) ** 2 + ((yy - h / 2) / (0.35 * h)) ** 2))
+    cx, cy, r = AE_SPOT
+    wgt = np.exp(-(((xx - cx * w) / (r * w)) ** 2 + ((yy - cy * h) / (r * h)) ** 2))
     lum = scene @ LUMA
     mean = float((lum * wgt).sum() / wgt.sum())
     return float(np.clip(AE_TARGET / max(mean, 1e-4), *AE_LIMITS))

@@ -262,3 +262,36 @@ def test_screens_flicker_prints_do_not() -> None:
             scene = render_scene(VideoSpec("train", 1, 1, user, code), size)
             flicker[code].append(_brightness_jitter(scene.radiance, scene.eyes))
     assert np.mean(flicker[4] + flicker[5]) > 1.5 * np.mean(flicker[2] + flicker[3])
+
+
+@pytest.mark.parametrize("printer", [1, 2])
+def test_halftone_prints_each_flat_tone_at_its_own_coverage(printer: int) -> None:
+    """Both screens are linearised like a calibrated printer driver: a flat ink amount prints at
+    that mean coverage, so printing does not shift a photo's tone (the AM spot function's raw
+    threshold distribution would push mid-tones apart)."""
+    from synth.attacks import PRINT_TEXELS_PER_PX, PRINTERS, halftone
+
+    tpp = PRINTERS[printer].pitch_px * PRINT_TEXELS_PER_PX
+    for ink in (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0):
+        cov = halftone(np.full((192, 192, 3), ink, np.float32), printer, tpp)
+        assert abs(float(cov.mean()) - ink) < 0.02, (ink, float(cov.mean()))
+        if 0 < ink < 1:  # a screen, not a flat tint: dots are resolved
+            assert cov.std() > 0.2
+
+
+def test_attack_faces_keep_a_live_faces_brightness_and_contrast() -> None:
+    """No global shortcut: the face of a print or a replay, filmed by the same phone in the same
+    session, has about a live face's mean brightness and contrast (the sources are exposed on the
+    face and toned like a phone portrait); what tells them apart is local."""
+    size = SynthSize(1, 1, 1, n_frames=1, frame_size=96)
+    stats: dict[int, list[tuple[float, float]]] = {c: [] for c in range(1, 6)}
+    for user, session, phone in ((1, 1, 1), (2, 2, 3), (3, 3, 5), (1, 3, 2), (2, 1, 6), (3, 2, 4)):
+        for code, out in stats.items():
+            video = render_video(VideoSpec("train", phone, session, user, code), size)
+            face = _face_gray(video.frames[0], video.eyes[0])
+            out.append((float(face.mean()), float(face.std())))
+    live_mean, live_std = np.mean(stats[1], axis=0)
+    for code in range(2, 6):
+        mean, std = np.mean(stats[code], axis=0)
+        assert abs(mean - live_mean) < 0.25 * live_mean, (code, mean, live_mean)
+        assert 0.8 * live_std < std < 1.25 * live_std, (code, std, live_std)
