@@ -117,6 +117,6 @@ def dataset_input(manifest: pd.DataFrame, name: str, digest: str) -> DatasetInpu
     with warnings.catch_warnings():  # MLflow's hint on integer columns is for model schemas
         warnings.simplefilter("ignore", UserWarning)
         dataset = mlflow.data.from_pandas(table, name=name, digest=digest[:36], targets="label")
-    entity = Dataset(**dataset.to_dict())  # the entity mlflow.log_input logs, for a client
+        entity = Dataset(**dataset.to_dict())  # what mlflow.log_input logs, for a client
     context = InputTag(key="mlflow.data.context", value=DATA_CONTEXT)
     return DatasetInput(dataset=entity, tags=[context])
