@@ -83,11 +83,32 @@ class MixedOp(nn.Module):
             out = w * y if out is None else out + w * y
         return weights[0] * self.ops[0](x) if out is None else out
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    #: whether a cell may hand ``forward`` the edge's weight and a bypass computed for another edge
+    fused = True
+
+    def bypassed(self, x: torch.Tensor) -> torch.Tensor:
+        """The channels that skip the candidates (max-pooled in reduction edges); ``K > 1``."""
+        assert self.bypass is not None
+        return self.bypass(x[:, x.shape[1] // self.k :])
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        weights: torch.Tensor,
+        rest: torch.Tensor | None = None,
+        scale: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``rest``: ``self.bypassed(x)`` if already computed (edges leaving the same state).
+        ``scale``: the edge's weight (beta), multiplied into the op weights and the bypass rather
+        than into the output, so backward needs no copy of the output (it keeps the candidates'
+        outputs and the input state anyway)."""
+        if scale is not None:
+            weights = weights * scale
         if self.bypass is None:
             return self._mix(x, weights)
-        cp = x.shape[1] // self.k
-        out = torch.cat([self._mix(x[:, :cp], weights), self.bypass(x[:, cp:])], dim=1)
+        rest = self.bypassed(x) if rest is None else rest
+        rest = rest if scale is None else rest * scale
+        out = torch.cat([self._mix(x[:, : x.shape[1] // self.k], weights), rest], dim=1)
         return channel_shuffle(out, self.k)
 
 
@@ -95,6 +116,8 @@ class ReferenceMixedOp(MixedOp):
     """The PC-DARTS paper's mixed op written plainly, ``sum_o softmax(alpha)_o * o(x)`` on the
     partial channels with every candidate (``none`` included) run on its own. Same modules and
     parameter names as ``MixedOp``: the yardstick its fast path is tested and timed against."""
+
+    fused = False
 
     def _mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return sum(w * op(x) for w, op in zip(weights, self.ops, strict=True))  # type: ignore[return-value]
@@ -126,11 +149,20 @@ class SearchCell(nn.Module):
         self, s0: torch.Tensor, s1: torch.Tensor, alpha_w: torch.Tensor, beta_w: torch.Tensor
     ) -> torch.Tensor:
         states = [self.pre[0](s0), self.pre[1](s1)]
+        # every edge leaving a state bypasses the same channels the same way (one stride per
+        # state): pool them once, not once per edge (computed and kept for backward once)
+        rests: dict[int, torch.Tensor] = {}
         e = 0
         for j in range(self.space.n_nodes):
             out = 0
             for i in self.space.node_inputs(j):
-                out = out + beta_w[e] * self.mixed[e](states[i], alpha_w[e])
+                op = self.mixed[e]
+                if not op.fused:
+                    out = out + beta_w[e] * op(states[i], alpha_w[e])
+                else:
+                    if op.bypass is not None and i not in rests:
+                        rests[i] = op.bypassed(states[i])
+                    out = out + op(states[i], alpha_w[e], rests.get(i), beta_w[e])
                 e += 1
             states.append(out)  # type: ignore[arg-type]
         return torch.cat(states[2:], dim=1)
