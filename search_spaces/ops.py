@@ -32,6 +32,7 @@ __all__ = [
     "OPS",
     "OP_PATTERNS",
     "make_op",
+    "relu_tail",
 ]
 
 
@@ -207,7 +208,10 @@ class FactorizedReduce(nn.Module):
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
+        return self.after_relu(self.relu(x))
+
+    def after_relu(self, x: torch.Tensor) -> torch.Tensor:
+        """The op on an input that has already been through ``self.relu``."""
         shifted = F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
         return self.bn(torch.cat([self.conv_a(x), self.conv_b(shifted)], dim=1))
 
@@ -344,6 +348,34 @@ def make_op(name: str, c: int, stride: int, affine: bool = True) -> nn.Module:
         f"unknown op {name!r}; valid names: {valid}; patterns: {', '.join(OP_PATTERNS)} "
         "(theta/gamma a non-negative float, k odd)"
     )
+
+
+def relu_tail(op: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """``f`` with ``f(relu(x)) == op(x)`` when ``op`` starts with an out-of-place ReLU, else None.
+
+    Lets a mixed op compute the ReLU its candidates share once (DARTS ops are ReLU-Conv-BN). An
+    in-place ReLU is left alone: it overwrites its input, which the caller may still need.
+    """
+    if isinstance(op, FactorizedReduce):
+        return op.after_relu if not op.relu.inplace else None
+    plain = isinstance(op, nn.Sequential) and type(op).forward is nn.Sequential.forward
+    if not plain or len(op) == 0:
+        return None
+    first, rest = op[0], list(op)[1:]
+    if isinstance(first, nn.ReLU):
+        head = None if first.inplace else (lambda x: x)
+    else:
+        head = relu_tail(first)
+    if head is None:
+        return None
+
+    def tail(x: torch.Tensor) -> torch.Tensor:
+        x = head(x)
+        for m in rest:
+            x = m(x)
+        return x
+
+    return tail
 
 
 def conv_bn_relu(c_in: int, c_out: int, theta: float, inplace: bool = True) -> list[nn.Module]:
