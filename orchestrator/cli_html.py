@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from orchestrator.report import Report, latest_spec
+import pandas as pd
+
+from orchestrator.report import Report
 from orchestrator.report_html import experiment_html, page_file
 from orchestrator.report_page import (
     ExperimentPage,
@@ -15,22 +17,17 @@ from orchestrator.report_page import (
     genotype_pictures,
     report_rows,
 )
+from orchestrator.report_stats import ScoreSource
 from orchestrator.tracking.pages import log_html_report, metric_history, run_genotype, run_url
 from orchestrator.tracking.runs import Tracker
 
 
-def _latest_parent(tracker: Tracker) -> str | None:
-    parents = tracker.parent_runs()
-    if parents.empty:
-        return None
-    return str(parents.sort_values("start_time").iloc[-1]["run_id"])
-
-
-def genotype_drawings(tracker: Tracker, out: Path) -> tuple[list[Picture], list[Path]]:
-    """The searched genotypes of the experiment's latest sweep, drawn with a legend, each
-    also written to ``out`` as ``<run name>.png``."""
-    spec = latest_spec(tracker.parent_runs(), tracker.spec) or {}
-    rows = report_rows(spec, tracker.child_runs())
+def genotype_drawings(
+    tracker: Tracker, spec: dict, children: pd.DataFrame, out: Path
+) -> tuple[list[Picture], list[Path]]:
+    """The searched genotypes of the report's runs (``spec``'s latest sweep, ``children`` as
+    the report read them), drawn with a legend, each also written to ``out/<run name>.png``."""
+    rows = report_rows(spec, children)
     read = partial(run_genotype, tracker)
     pictures = genotype_pictures(rows, read, str(spec.get("workload", "")))
     paths = []
@@ -42,27 +39,27 @@ def genotype_drawings(tracker: Tracker, out: Path) -> tuple[list[Picture], list[
 
 
 def experiment_page(
-    tracker: Tracker, report: Report, ui_url: str, genotypes: list[Picture] | None = None
+    tracker: Tracker,
+    report: Report,
+    ui_url: str,
+    read: tuple[dict, pd.DataFrame, ScoreSource, str | None],
+    genotypes: list[Picture] | None = None,
 ) -> ExperimentPage:
-    """The page of ``report``'s experiment, its runs linked to the MLflow UI at ``ui_url``."""
-    spec = latest_spec(tracker.parent_runs(), tracker.spec) or {}
+    """The page of ``report``'s experiment from what the report read (``spec, children,
+    scores, parent run id``), its runs linked to the MLflow UI at ``ui_url``."""
+    spec, children, scores, parent = read
     experiment_id = str(tracker.experiment_id)
     source = PageSource(
-        scores=tracker.scores,
+        scores=scores,
         history=partial(metric_history, tracker),
         genotype=partial(run_genotype, tracker),
         url=lambda run_id: run_url(ui_url, experiment_id, run_id),
     )
-    page = build_page(report.experiment, report, spec, tracker.child_runs(), source, genotypes)
-    parent = _latest_parent(tracker)
+    page = build_page(report.experiment, report, spec, children, source, genotypes)
     page.parent_url = source.url(parent) if parent else ""
     return page
 
 
-def log_page(tracker: Tracker, page: ExperimentPage) -> str | None:
-    """The page as an artifact of the experiment's latest parent run (its id, None if none)."""
-    parent = _latest_parent(tracker)
-    if parent is not None:
-        log_html_report(tracker, parent, {page_file(page.name): experiment_html(page).encode()})
-        tracker.flush()
-    return parent
+def log_page(tracker: Tracker, parent: str, page: ExperimentPage) -> None:
+    """The page as an artifact of the sweep's parent run ``parent``."""
+    log_html_report(tracker, parent, {page_file(page.name): experiment_html(page).encode()})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -68,33 +69,42 @@ def report(
     only read (each sweep's parent run already carries its summary from `orchestrate run`)
     unless --log-to-mlflow."""
     from orchestrator.cli_html import experiment_page, genotype_drawings, log_page
-    from orchestrator.report import experiment_report, publish, render_report, write_report
+    from orchestrator.report import (
+        experiment_report,
+        latest_spec,
+        publish,
+        render_report,
+        write_report,
+    )
     from orchestrator.tracking.store import resolve_tracking_uri
 
     fmt_name = fmt.value
     uri = resolve_tracking_uri(tracking_uri, read_only=True)
     shown, pages = 0, []
     for name, tracker in trackers(uri, experiment):
-        parents = tracker.parent_runs()
-        rep = experiment_report(
-            name, parents, tracker.child_runs(), tracker.scores, spec_of=tracker.spec
-        )
+        # the store is read once per experiment; tables, drawings and page share what was read
+        parents, children = tracker.parent_runs(), tracker.child_runs()
+        scores = cache(tracker.scores)  # each trial's scores downloaded once, not per use
+        spec_of = cache(tracker.spec)
+        rep = experiment_report(name, parents, children, scores, spec_of=spec_of)
         if rep is None:
             continue
         shown += 1
+        spec = latest_spec(parents, spec_of) or {}
+        parent = str(parents.sort_values("start_time").iloc[-1]["run_id"]) if len(parents) else None
         paths = write_report(rep, fmt_name, out)
-        genotypes, drawn = genotype_drawings(tracker, out / f"{name}_genotypes")
+        genotypes, drawn = genotype_drawings(tracker, spec, children, out / f"{name}_genotypes")
         paths += drawn
         if html or log_to_mlflow:
-            pages.append(experiment_page(tracker, rep, mlflow_url, genotypes))
+            read = (spec, children, scores, parent)
+            pages.append(experiment_page(tracker, rep, mlflow_url, read, genotypes))
         if tables:
             console.print(f"\n[bold]{rep.title}[/bold]")
             console.print(render_report(rep, fmt_name), markup=False)
         console.print("written: " + ", ".join(str(p) for p in paths))
-        if log_to_mlflow:
-            parent = str(parents.sort_values("start_time").iloc[-1]["run_id"])
+        if log_to_mlflow and parent is not None:
             publish(tracker, parent, rep)
-            log_page(tracker, pages[-1])
+            log_page(tracker, parent, pages[-1])
             tracker.flush()
             console.print(f"logged to MLflow: {name} parent run {parent} (summary, HTML page)")
     if html and pages:
