@@ -90,13 +90,12 @@ def list_experiments(
     """The built-in experiments and their trial counts per preset."""
     from orchestrator.experiments import EXPERIMENTS
     from orchestrator.specs import with_preset
-    from protocols.protocols import PROTOCOLS
+    from orchestrator.validation import n_trials
 
     rows = []
     for name in EXPERIMENTS:
         spec = EXPERIMENTS.get(name)
-        n_folds = getattr(PROTOCOLS.get(spec.protocol), "n_folds", 1)
-        trials = {p: with_preset(spec, p).n_trials(n_folds) for p in PRESETS}
+        trials = {p: n_trials(with_preset(spec, p)) for p in PRESETS}
         rows.append((name, spec.protocol, trials, spec.description))
     if as_json:
         keys = ("experiment", "protocol", "trials", "description")

@@ -260,7 +260,7 @@ def _first_line(exc: BaseException) -> str:
 def n_trials(spec: ExperimentSpec) -> int:
     from protocols.protocols import PROTOCOLS
 
-    return spec.n_trials(getattr(PROTOCOLS.get(spec.protocol), "n_folds", 1))
+    return spec.n_trials(PROTOCOLS.get(spec.protocol).n_folds)
 
 
 def validate_spec(spec: ExperimentSpec, allow_large: bool = False) -> ExperimentSpec:
