@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from orchestrator.genotype_figure import draw_report_genotype
 from orchestrator.report import Report, reported_runs
 from orchestrator.report_curves import epoch_figure, roc_det_figure
 from orchestrator.report_stats import FINISHED, ScoreSource, run_threshold
+from search_spaces.draw import draw_genotype
 from search_spaces.genotypes import Genotype, GenotypeError
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def genotype_pictures(
         try:
             genotype = Genotype.from_dict(data)
             title = genotype_title(row)
-            png = draw_report_genotype(genotype, title)
+            png = draw_genotype(genotype, title)
         except (GenotypeError, KeyError, ValueError) as exc:
             log.warning(f"run {row['run_id']}: genotype not drawn: {exc}")
             continue

@@ -1,7 +1,10 @@
-"""A genotype as a figure (PNG bytes): one panel per cell type, ops written on the edges.
+"""A genotype as a figure (PNG bytes): ops as edge colours with a legend (parameter-free ops
+dashed), the FAS space's pooling and attention as boxes after each cell, a title (the report
+puts the variant's name and score there).
 
-Uses matplotlib's object API with the Agg canvas, so it never touches pyplot's global state or
-needs a display (safe inside Ray workers).
+The one drawing: a trial logs it as ``genotype.png`` and the HTML report draws each variant's
+``genotype.json`` with it. Matplotlib's object API on the Agg canvas, so it never touches
+pyplot's global state or needs a display (safe inside Ray workers).
 """
 
 from __future__ import annotations
@@ -10,86 +13,124 @@ import io
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch
 
 from search_spaces.genotypes import Genotype
-from search_spaces.spaces import is_parameter_free
+from search_spaces.spaces import SearchSpace, is_parameter_free
 
-__all__ = ["draw_genotype"]
+PALETTE = (
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+)  # fmt: skip
+NODE_FILL = {"input": "#9ecae1", "node": "#fdd0a2", "output": "#a1d99b", "layer": "#e5e5e5"}
+FONT = 12
 
-_COLOURS = {"input": "#9ecae1", "node": "#fdd0a2", "output": "#a1d99b"}
+
+def op_colours(space: SearchSpace) -> dict[str, str]:
+    """One colour per op of the space (its own order, so every genotype of a space agrees)."""
+    ops = [op for op in space.op_names if op != "none"]
+    return {op: PALETTE[i % len(PALETTE)] for i, op in enumerate(ops)}
 
 
-def _layout(genotype: Genotype, cell: str) -> tuple[dict[str, tuple[float, float]], list]:
-    """Node positions and (src, dst, op) edges of one cell."""
-    nodes = genotype.cells[cell]
-    chain = all(len(node) == 1 and node[0][1] == j for j, node in enumerate(nodes))
-    pos: dict[str, tuple[float, float]] = {}
-    edges: list[tuple[str, str, str]] = []
-    n = len(nodes)
-    if chain:
-        pos["in"] = (0.0, 0.0)
-        for j in range(n):
-            pos[str(j)] = (j + 1.0, 0.0)
-        pos["out"] = (n + 1.0, 0.0)
-        for j, node in enumerate(nodes):
-            edges.append(("in" if j == 0 else str(j - 1), str(j), node[0][0]))
-        edges.append((str(n - 1), "out", ""))
-        return pos, edges
-    pos["c_{k-2}"] = (0.0, 1.0)
-    pos["c_{k-1}"] = (0.0, -1.0)
-    for j in range(n):
-        pos[str(j)] = (1.5 + j, (1.3, -1.3, 0.5, -0.5)[j % 4])
-    pos["c_{k}"] = (n + 1.5, 0.0)
-    names = ["c_{k-2}", "c_{k-1}", *map(str, range(n))]
+def _chain(space: SearchSpace, nodes: list) -> tuple[dict, list]:
+    """A FAS-space cell: in -> nodes -> pooling (max or CDP) -> attention (if any) -> out."""
+    pos = {"in": (0.0, 0.0)}
+    edges = []
     for j, node in enumerate(nodes):
-        for op, i in node:
-            edges.append((names[i], str(j), op))
-        edges.append((str(j), "c_{k}", ""))
+        pos[str(j)] = (j + 1.0, 0.0)
+        edges.append(("in" if j == 0 else str(j - 1), str(j), node[0][0]))
+    last, x = str(len(nodes) - 1), len(nodes) + 1.0
+    layers = [("CDP" if space.pooling == "cdp" else "max pool")]
+    layers += ["attention"] if space.attention else []
+    for name in layers:
+        pos[name] = (x, 0.0)
+        edges.append((last, name, ""))
+        last, x = name, x + 1.0
+    pos["out"] = (x, 0.0)
+    edges.append((last, "out", ""))
     return pos, edges
 
 
-def draw_genotype(genotype: Genotype, dpi: int = 110) -> bytes:
-    """PNG bytes of the genotype's cells (parameter-free ops drawn dashed)."""
-    cells = list(genotype.cells)
-    chain = all(len(node) == 1 for nodes in genotype.cells.values() for node in nodes)
-    fig = Figure(figsize=(9, (1.4 if chain else 3.2) * len(cells)), dpi=dpi)
+def _dag(nodes: list) -> tuple[dict, list]:
+    """A two-input cell: c_{k-2}, c_{k-1} -> intermediate nodes -> c_{k} (their concatenation)."""
+    pos = {"c_{k-2}": (0.0, 1.0), "c_{k-1}": (0.0, -1.0)}
+    names = list(pos)
+    edges = []
+    for j, node in enumerate(nodes):
+        pos[str(j)] = (1.6 + 1.2 * j, (1.2, -1.2, 0.45, -0.45)[j % 4])
+        names.append(str(j))
+        edges += [(names[i], str(j), op) for op, i in node]
+    pos["c_{k}"] = (1.6 + 1.2 * len(nodes) + 0.6, 0.0)
+    edges += [(str(j), "c_{k}", "") for j in range(len(nodes))]
+    return pos, edges
+
+
+def _kind(name: str, x: float) -> str:
+    if x == 0:
+        return "input"
+    if name in ("out", "c_{k}"):
+        return "output"
+    return "node" if name.isdigit() else "layer"
+
+
+def _draw_cell(ax, pos: dict, edges: list, colours: dict, curved: bool) -> None:
+    for src, dst, op in edges:
+        arrow = FancyArrowPatch(
+            pos[src],
+            pos[dst],
+            arrowstyle="-|>",
+            mutation_scale=16,
+            color=colours.get(op, "0.7"),
+            linewidth=2.6 if op else 1.2,
+            linestyle="--" if op and is_parameter_free(op) else "-",
+            shrinkA=17,
+            shrinkB=17,
+            connectionstyle="arc3,rad=0.15" if op and curved else "arc3",
+        )
+        ax.add_patch(arrow)
+    for name, (x, y) in pos.items():
+        kind = _kind(name, x)
+        label = f"${name}$" if name.startswith("c_") else name
+        box = "circle,pad=0.3" if kind in ("input", "node", "output") else "round,pad=0.3"
+        ax.text(
+            x, y, label, ha="center", va="center", fontsize=FONT, zorder=3,
+            bbox=dict(boxstyle=box, fc=NODE_FILL[kind], ec="0.3"),
+        )  # fmt: skip
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
+    ax.axis("off")
+
+
+def draw_genotype(genotype: Genotype, title: str = "", dpi: int = 100) -> bytes:
+    """PNG bytes: one panel per cell type, a legend of the ops used (dashed: parameter-free)."""
+    space = genotype.make_space()
+    colours = op_colours(space)
+    chain = space.chain
+    panels = list(genotype.cells)
+    height = (1.3 if chain else 2.9) * len(panels) + 1.6
+    fig = Figure(figsize=(10, height), dpi=dpi)
     FigureCanvasAgg(fig)
-    for k, cell in enumerate(cells):
-        ax = fig.add_subplot(len(cells), 1, k + 1)
-        pos, edges = _layout(genotype, cell)
-        for src, dst, op in edges:
-            (x0, y0), (x1, y1) = pos[src], pos[dst]
-            style = "dashed" if op and is_parameter_free(op) else "solid"
-            ax.annotate(
-                "",
-                xy=(x1, y1),
-                xytext=(x0, y0),
-                arrowprops=dict(
-                    arrowstyle="-|>",
-                    color="0.4" if op else "0.75",
-                    linestyle=style,
-                    shrinkA=11,
-                    shrinkB=11,
-                    connectionstyle="arc3,rad=0.12" if op and not chain else "arc3",
-                ),
-            )
-            if op:
-                ax.text(
-                    (x0 + x1) / 2, (y0 + y1) / 2, op, fontsize=7, ha="center", va="center",
-                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85),
-                )  # fmt: skip
-        for name, (x, y) in pos.items():
-            kind = "input" if x == 0 else ("output" if name in ("out", "c_{k}") else "node")
-            label = f"${name}$" if name.startswith("c_") else name
-            ax.text(
-                x, y, label, ha="center", va="center", fontsize=9,
-                bbox=dict(boxstyle="circle,pad=0.35", fc=_COLOURS[kind], ec="0.3"),
-            )  # fmt: skip
-        xs = [p[0] for p in pos.values()]
-        ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
-        ax.set_ylim(*((-0.5, 0.5) if chain else (-1.9, 1.9)))
-        ax.set_title(f"{genotype.space}: {cell} cell", fontsize=10)
-        ax.axis("off")
+    for k, cell in enumerate(panels):
+        ax = fig.add_subplot(len(panels), 1, k + 1)
+        nodes = genotype.cells[cell]
+        pos, edges = _chain(space, nodes) if chain else _dag(nodes)
+        _draw_cell(ax, pos, edges, colours, curved=not chain)
+        ax.set_title(f"{cell} cell", fontsize=FONT, loc="left")
+    used = [op for op in colours if op in set(genotype.ops())]
+    handles = [
+        Line2D([], [], color=colours[op], lw=3, ls="--" if is_parameter_free(op) else "-")
+        for op in used
+    ]
+    fig.legend(
+        handles, used, loc="lower center", ncol=min(4, max(1, len(used))), fontsize=FONT,
+        frameon=False, title="operations (dashed: parameter-free)", title_fontsize=FONT,
+    )  # fmt: skip
+    fig.suptitle(title or f"{genotype.space} genotype", fontsize=FONT + 2)
+    rows = -(-len(used) // 4) + 1
+    fig.tight_layout(rect=(0, 0.045 * rows * 6 / height, 1, 0.97))
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="png")
     return buf.getvalue()

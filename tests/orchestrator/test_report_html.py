@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestrator.genotype_figure import draw_report_genotype, op_colours
 from orchestrator.report import experiment_report, table_cells
 from orchestrator.report_curves import error_curve, operating_point
 from orchestrator.report_html import INDEX, experiment_html, page_file, write_pages
 from orchestrator.report_page import PageSource, build_page, genotype_title
+from search_spaces.draw import draw_genotype, op_colours
 from search_spaces.genotypes import sample_genotype
 from search_spaces.spaces import make_space
 from tests.orchestrator.test_report import ablation, scores
@@ -160,4 +160,4 @@ def test_genotypes_are_drawn_with_their_variant_and_score(built) -> None:
     "space", [make_space("fas_cd"), make_space("fas_van"), make_space("autofas")]
 )
 def test_every_space_kind_draws(space) -> None:
-    assert draw_report_genotype(sample_genotype(space, 1), "title").startswith(PNG)
+    assert draw_genotype(sample_genotype(space, 1), "title").startswith(PNG)
