@@ -90,6 +90,7 @@ def search(
     *,
     splitter: RandomSplit | DomainSplit | None = None,
     loss_fn: LossFn | None = None,
+    precision: Precision | None = None,
 ) -> SearchResult:
     """Run the search on a supernet (``search_spaces.supernet.build_supernet``).
 
@@ -97,11 +98,19 @@ def search(
     ``cfg.mode="meta"`` for D/T-Meta-NAS). ``report`` gets per epoch the metrics of
     ``search_epoch``, skip/parameter-free shares, ``collapse_warning``, the softmax arch weights
     as flat ``arch/<cell>/e<edge>/<op>`` floats and ``genotype`` (a JSON string, the only
-    non-float value; ``cfg.report_genotype=False`` drops it). ``SearchLoop`` runs the same
+    non-float value; ``cfg.report_genotype=False`` drops it). ``precision`` (a
+    ``workloads.precision.Precision`` that has prepared ``model``) lays out the batches and
+    scales fp16 losses; absent, fp32. ``SearchLoop`` runs the same
     epochs one at a time, with a state to save and restore between them.
     """
     loop = SearchLoop(
-        model, support_batches, query_batches, cfg, splitter=splitter, loss_fn=loss_fn
+        model,
+        support_batches,
+        query_batches,
+        cfg,
+        splitter=splitter,
+        loss_fn=loss_fn,
+        precision=precision,
     )
     while not loop.done:
         metrics = loop.run_epoch()
