@@ -9,7 +9,6 @@ from torch.func import functional_call
 from workloads.nas.config import Batch, LossFn, SearchConfig
 from workloads.nas.grads import apply_grads, named_weights
 from workloads.nas.objective import accuracy, check_finite
-from workloads.precision import Precision
 
 __all__ = ["Architect"]
 
@@ -22,16 +21,10 @@ class Architect:
     Hessian-vector product (DARTS eq. 7-8).
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        cfg: SearchConfig,
-        loss_fn: LossFn,
-        precision: Precision | None = None,
-    ) -> None:
+    def __init__(self, model: nn.Module, cfg: SearchConfig, loss_fn: LossFn, scaler=None) -> None:
         self.model, self.cfg, self.loss_fn = model, cfg, loss_fn
-        #: fp16's loss scaling of the first-order step (the unrolled step takes no fp16).
-        self.scaler = precision.scaler if precision else None
+        #: fp16's ``torch.amp.GradScaler`` of the first-order step (unrolled takes no fp16).
+        self.scaler: torch.amp.GradScaler | None = scaler
         self.params = list(model.arch_parameters())  # type: ignore[operator]
         self.opt = torch.optim.Adam(
             self.params, lr=cfg.arch_lr, betas=cfg.arch_betas, weight_decay=cfg.arch_weight_decay

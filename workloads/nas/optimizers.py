@@ -88,7 +88,7 @@ class SearchOptimizer:
             )
         self.base_lr = self.weight_lr(cfg)
         self.w_opt = weight_optimizer(list(named_weights(model).values()), cfg, self.base_lr)
-        self.architect = Architect(model, cfg, loss_fn, self.precision)
+        self.architect = Architect(model, cfg, loss_fn, self.precision.scaler)
 
     @staticmethod
     def weight_lr(cfg: SearchConfig) -> float:
