@@ -18,6 +18,9 @@ from typing import Any
 
 import yaml
 
+from workloads.base import WORKLOADS
+from workloads.params import names as param_names
+
 PRESETS = ("smoke", "quick", "paper")
 
 
@@ -139,8 +142,16 @@ def parse_seeds(where: str, value: Any) -> tuple[int, ...]:
     return tuple(items)
 
 
+def _declared_params(workload: str) -> set[str]:
+    """The params ``workload`` declares (none for an unknown workload: validation names it)."""
+    if workload not in WORKLOADS:
+        return set()
+    return set(param_names(WORKLOADS.get(workload).params))
+
+
 def apply_overrides(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> ExperimentSpec:
-    """Apply ``key=value`` overrides: spec fields, ``grid.NAME``, ``resources.NAME`` or params.
+    """Apply ``key=value`` overrides: spec fields, ``grid.NAME``, ``resources.NAME`` or params
+    (the spec's, or any its workload declares with a default, e.g. ``precision``).
 
     ``seeds=3`` means seeds (0, 1, 2); ``seeds=[4, 7]`` lists them. A key that is none of the above
     is an error listing the valid keys; a value of the wrong type is an error naming the key.
@@ -190,6 +201,8 @@ def apply_overrides(spec: ExperimentSpec, overrides: Mapping[str, Any]) -> Exper
             params[key] = _check_type(key, params[key], value)
         elif key in grid:
             grid[key] = _check_type(key, (), value)
+        elif key in _declared_params(spec.workload):  # one with a default: validation types it
+            params[key] = value
         else:
             valid = sorted(
                 {"seeds", "folds", "resources.cpu", "resources.gpu", "resources.workers"}

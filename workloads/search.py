@@ -46,6 +46,7 @@ from workloads.nas.config import SearchConfig
 from workloads.nas.loop import SearchLoop, SearchResult
 from workloads.nas.splits import DomainSplit
 from workloads.pipeline import PipelineConfig
+from workloads.precision import Precision
 from workloads.search_params import (
     RandomSampleParams,
     SearchParams,
@@ -164,6 +165,7 @@ def run_search(
     state in ``data.resume`` if there is one: the finished loop (``loop.result``, the supernet
     as ``loop.model``), the space, info and the seconds searched (over all attempts)."""
     start = time.perf_counter()
+    precision = Precision.of(params.precision, params.channels_last, device_for_trial())
     space = space_from_params(params)
     cfg = search_config(params, space)
     split = params.split
@@ -175,8 +177,8 @@ def run_search(
     splitter = make_splitter(ds, split, key, params.search_batch_size, cfg.seed, steps)
     seed_everything(cfg.seed)
     supernet = build_supernet(space, k=params.k, depth_head=cfg.loss == "depth")
-    model = supernet.to(device_for_trial())
-    loop = SearchLoop(model, cfg=cfg, splitter=splitter)
+    model = precision.prepare(supernet)
+    loop = SearchLoop(model, cfg=cfg, splitter=splitter, precision=precision)
     info: dict[str, Any] = {"search_split": split, "domain_key": key}
     state = checkpointing.load_state(data, checkpointing.SEARCH_STATE_FILE)
     if state is not None:  # restored last: setup drew its random numbers as the first run did

@@ -43,6 +43,7 @@ from workloads.base import (
 from workloads.cache import FrameDataset, build_cache
 from workloads.losses import map_loss, map_score
 from workloads.pipeline import PipelineConfig
+from workloads.precision import Precision
 from workloads.train_params import RetrainParams, TrainEvalParams
 
 TEST_METRICS = ("apcer", "bpcer", "acer", "hter", "eer", "auc")
@@ -166,15 +167,17 @@ def threshold_of(params: RetrainParams, fold: Fold) -> str | float:
 
 
 def score_videos(
-    model: nn.Module, ds: FrameDataset, loss: str, device: torch.device, split: str
+    model: nn.Module, ds: FrameDataset, loss: str, precision: Precision, split: str
 ) -> pd.DataFrame:
-    """Per-video scores: the mean frame score over each video's frames."""
+    """Per-video scores: the mean frame score over each video's frames (from the model's
+    float32 output whatever its ``precision``)."""
     model.eval()
     sums = np.zeros(len(ds.videos))
     counts = np.zeros(len(ds.videos))
     with torch.no_grad():
         for images, _maps, _labels, vidx in DataLoader(ds, batch_size=64):
-            s = frame_score(loss, model(images.to(device))).double().cpu().numpy()
+            out = model(precision.batch(images)).float()
+            s = frame_score(loss, out).double().cpu().numpy()
             np.add.at(sums, vidx.numpy(), s)
             np.add.at(counts, vidx.numpy(), 1)
     videos = ds.videos.reset_index(drop=True)
@@ -191,19 +194,24 @@ def score_videos(
     )[SCORE_COLUMNS]
 
 
-def train_epoch(model, loader, opt, loss_kind, device, epoch) -> tuple[float, int]:
+def train_epoch(
+    model, loader, opt, loss_kind, device, epoch, precision: Precision | None = None
+) -> tuple[float, int]:
     """One pass over ``loader``: the mean loss over all workers' samples, and this worker's
-    sample count (DDP averages the gradients; the loss is averaged here for the report)."""
+    sample count (DDP averages the gradients; the loss is averaged here for the report). The
+    loss is computed in float32 on the model's output (autocast by ``precision.prepare``)."""
+    precision = precision or Precision(device)
     model.train()
     total, n = 0.0, 0
     for images, maps, labels, _vidx in loader:
-        images, maps, labels = images.to(device), maps.to(device), labels.to(device)
-        loss = supervised_loss(loss_kind, model(images), maps, labels)
+        images, maps, labels = precision.batch(images), maps.to(device), labels.to(device)
+        loss = supervised_loss(loss_kind, model(images).float(), maps, labels)
         if not torch.isfinite(loss):
             raise DivergedError(f"training loss became {loss.item()} at epoch {epoch}")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        precision.scale(loss).backward()
+        precision.step(opt)
+        precision.update()
         total += loss.item() * len(images)
         n += len(images)
     loss_sum, count = distributed.sum_over_workers(total, n)
@@ -216,12 +224,13 @@ def train_eval(params: TrainEvalParams, data: DataHandle, report: Report) -> Wor
     the other ranks return None."""
     gen = seed_everything(params.seed)
     device = distributed.worker_device(device_for_trial())
+    precision = Precision.of(params.precision, params.channels_last, device)  # fp16: CUDA only
     loss_kind = params.loss
     fold = load_fold(data)
     model = build_model(params)
     cfg = pipeline_config(params, params.input_size, map_size_of(model, params.input_size))
     cost = model_cost(model, params.input_size)
-    model.to(device)
+    precision.prepare(model)  # on the device, its layout, autocast (before DDP wraps it)
     limit = int(fold.train_frame_limit or 0)  # e.g. SiW P1: train on each video's first frames
     whole = [fold.dev, fold.test] if limit else [fold.train, fold.dev, fold.test]
     cache = build_cache(pd.concat(whole), cfg, data.cache_root)
@@ -240,13 +249,13 @@ def train_eval(params: TrainEvalParams, data: DataHandle, report: Report) -> Wor
     dev_scores = None
     samples = 0
     # A resumed trial continues after its checkpoint's epoch (see workloads.checkpointing).
-    stateful = {"model": model, "opt": opt, "sched": sched}
+    stateful = {"model": model, "opt": opt, "sched": sched, **precision.stateful()}
     state = checkpointing.load_state(data)
     first = checkpointing.restore(state, stateful, gen) + 1 if state else 1
     start = time.perf_counter() - (float(state.get("train_seconds", 0.0)) if state else 0.0)
     for epoch in range(first, params.epochs + 1):
         distributed.set_epoch(loader, epoch)
-        train_loss, seen = train_epoch(trainer, loader, opt, loss_kind, device, epoch)
+        train_loss, seen = train_epoch(trainer, loader, opt, loss_kind, device, epoch, precision)
         samples += seen
         if sched:
             sched.step()
@@ -254,7 +263,7 @@ def train_eval(params: TrainEvalParams, data: DataHandle, report: Report) -> Wor
         if sched:  # a constant learning rate is the trial's ``lr`` param, not a curve
             metrics["lr"] = opt.param_groups[0]["lr"]
         if dev_ds is not None and distributed.is_main():
-            dev_scores = score_videos(model, dev_ds, loss_kind, device, "dev")
+            dev_scores = score_videos(model, dev_ds, loss_kind, precision, "dev")
             dev = compute_metrics(dev_scores, threshold="test_eer")
             metrics.update({"dev_eer": dev["eer"], "dev_auc": dev["auc"]})
         metrics["elapsed_s"] = time.perf_counter() - start
@@ -275,8 +284,8 @@ def train_eval(params: TrainEvalParams, data: DataHandle, report: Report) -> Wor
         if not distributed.is_main():
             return None  # rank 0 scores dev/test and returns the trial's result
     if dev_scores is None and dev_ds is not None:  # resumed after the last epoch
-        dev_scores = score_videos(model, dev_ds, loss_kind, device, "dev")
-    test_scores = score_videos(model, test_ds, loss_kind, device, "test")
+        dev_scores = score_videos(model, dev_ds, loss_kind, precision, "dev")
+    test_scores = score_videos(model, test_ds, loss_kind, precision, "test")
     threshold = threshold_of(params, fold)
     m = compute_metrics(test_scores, dev_scores, threshold=threshold)
     final = {f"test_{k}": float(m[k]) for k in TEST_METRICS}

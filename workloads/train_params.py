@@ -26,6 +26,7 @@ from workloads.params import (
     optional,
     param,
 )
+from workloads.precision import PRECISIONS
 from workloads.rankpool import REPRESENTATIONS
 
 #: The threshold policies a trial may name besides a fixed number (``fold``: the fold's own).
@@ -65,6 +66,10 @@ class RetrainParams(TrialParams):
     genotype: str | Mapping | None = param(optional(either(TEXT, MAP)), None)
     #: Where the genotype came from (a label for tables; no workload reads it).
     genotype_source: str | None = param(TEXT, None)
+    #: The forward passes' autocast dtype (``workloads.precision``; fp16 needs a CUDA GPU).
+    precision: str = param(one_of(PRECISIONS), "fp32")
+    #: Weights and input batches in NHWC memory layout (faster convolutions on GPUs).
+    channels_last: bool = param(FLAG, False)
 
 
 @dataclass(frozen=True, kw_only=True)

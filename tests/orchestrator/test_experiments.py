@@ -118,3 +118,15 @@ def test_paper_preset_trains_for_at_most_1300_epochs(name: str) -> None:
     assert epochs <= 1300
     if name.startswith(("ablation_", "nas_", "protocol_")):
         assert epochs == 1300
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS.names())
+def test_only_the_paper_preset_runs_in_bf16_and_channels_last(name: str) -> None:
+    """Paper trials (one GPU each) autocast to bf16 in channels_last; smoke and quick trials
+    leave both params out of their configs, so their run keys hash the same params as before."""
+    paper = typed(expand_jobs(resolve_experiment(name, "paper"), ["f"], "d")[0])
+    assert (paper.precision, paper.channels_last) == ("bf16", True)
+    for preset in ("smoke", "quick"):
+        for job in expand_jobs(resolve_experiment(name, preset), ["f"], "d"):
+            assert not {"precision", "channels_last"} & set(job.params), job.label
+            assert (typed(job).precision, typed(job).channels_last) == ("fp32", False)

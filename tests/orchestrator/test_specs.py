@@ -115,3 +115,18 @@ def test_trial_counts_include_folds_and_sampled_trials() -> None:
     assert resolve_experiment("meta_nas_siwm", "smoke").n_trials(13) == 3  # one fold picked
     expected = {"oulu_npu": 14, "siw": 7, "ocim_lodo": 4, "cim_loto": 9, "cdct": 3}
     assert {p: PROTOCOLS.get(p).n_folds for p in expected} == expected
+
+
+def test_set_gives_a_declared_param_the_spec_leaves_out() -> None:
+    """``precision`` is in no built-in spec's params (smoke and quick leave it at its default);
+    ``--set`` may still give it, typed by validation like any param."""
+    from orchestrator.validation import validate_spec
+
+    spec = resolve_experiment("ablation_cdc_theta", "smoke")
+    assert "precision" not in spec.params
+    given = apply_overrides(spec, {"precision": "bf16", "channels_last": "true"})
+    assert validate_spec(given).params["precision"] == "bf16"
+    with pytest.raises(SpecError, match="^precision='fp8': expected one of fp32"):
+        validate_spec(apply_overrides(spec, {"precision": "fp8"}))
+    with pytest.raises(SpecError, match="unknown --set key 'precison'"):
+        apply_overrides(spec, {"precison": "bf16"})

@@ -220,10 +220,10 @@ def test_arch_gradient_is_taken_at_the_pre_update_weights_except_in_meta_mode(
     recorded: list[list[torch.Tensor]] = []
     real_apply = architect_mod.apply_grads
 
-    def apply(opt, params, grads, clip) -> None:
+    def apply(opt, params, grads, clip, scaler=None) -> None:
         if id(params[0]) in arch_ids:
             recorded.append([g.detach().clone() for g in grads])
-        real_apply(opt, params, grads, clip)
+        real_apply(opt, params, grads, clip, scaler)
 
     monkeypatch.setattr(architect_mod, "apply_grads", apply)
     if mode == "nas":

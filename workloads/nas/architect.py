@@ -21,8 +21,10 @@ class Architect:
     Hessian-vector product (DARTS eq. 7-8).
     """
 
-    def __init__(self, model: nn.Module, cfg: SearchConfig, loss_fn: LossFn) -> None:
+    def __init__(self, model: nn.Module, cfg: SearchConfig, loss_fn: LossFn, scaler=None) -> None:
         self.model, self.cfg, self.loss_fn = model, cfg, loss_fn
+        #: fp16's ``torch.amp.GradScaler`` of the first-order step (unrolled takes no fp16).
+        self.scaler: torch.amp.GradScaler | None = scaler
         self.params = list(model.arch_parameters())  # type: ignore[operator]
         self.opt = torch.optim.Adam(
             self.params, lr=cfg.arch_lr, betas=cfg.arch_betas, weight_decay=cfg.arch_weight_decay
@@ -38,8 +40,9 @@ class Architect:
         else:
             out = self.model(query[0])
             loss = check_finite(self.loss_fn(out, query), "query")
-            grads = torch.autograd.grad(loss, self.params, allow_unused=True)
-        apply_grads(self.opt, self.params, grads, 0.0)
+            scaled = loss if self.scaler is None else self.scaler.scale(loss)
+            grads = torch.autograd.grad(scaled, self.params, allow_unused=True)
+        apply_grads(self.opt, self.params, grads, 0.0, self.scaler)
         return float(loss.detach()), accuracy(out.detach(), query, self.cfg.loss)
 
     def unrolled_grads(self, support: list[Batch], query: Batch, xi: float) -> tuple:

@@ -18,12 +18,13 @@ from workloads.nas.config import Batch, LossFn, SearchCollapseWarning, SearchCon
 from workloads.nas.objective import default_loss
 from workloads.nas.optimizers import OPTIMIZERS, SearchOptimizer
 from workloads.nas.splits import DomainSplit, RandomSplit, as_batches
+from workloads.precision import Precision
 
 __all__ = ["SearchLoop", "SearchResult", "search", "search_epoch"]
 
 
-def _to(batch: Batch, device: torch.device) -> tuple[torch.Tensor, ...]:
-    return tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in batch)
+def _to(batch: Batch, precision: Precision) -> tuple[torch.Tensor, ...]:
+    return tuple(precision.batch(t) if isinstance(t, torch.Tensor) else t for t in batch)
 
 
 def search_epoch(
@@ -32,8 +33,7 @@ def search_epoch(
     """One epoch of ``optimizer`` steps on the splitter's tasks, each a weight and an arch update
     (in the variant's order; no arch update while warming up): the mean losses and accuracies,
     the learning rate and the seconds each kind of update took."""
-    model, cfg = optimizer.model, optimizer.cfg
-    device = next(model.parameters()).device
+    model, cfg, precision = optimizer.model, optimizer.cfg, optimizer.precision
     frozen = epoch < cfg.warmup_epochs
     sums = dict(loss_support=0.0, acc_support=0.0, loss_query=0.0, acc_query=0.0)
     t_w = t_a = 0.0
@@ -41,10 +41,11 @@ def search_epoch(
     model.train()
     for task in splitter.epoch(epoch):
         task = Task(
-            [(d, _to(b, device)) for d, b in task.support],
-            (task.query[0], _to(task.query[1], device)),
+            [(d, _to(b, precision)) for d, b in task.support],
+            (task.query[0], _to(task.query[1], precision)),
         )
         s = optimizer.step(task, frozen)
+        precision.update()
         values = (s.loss_support, s.acc_support, s.loss_query, s.acc_query)
         for k, v in zip(sums, values, strict=True):
             sums[k] += v
@@ -89,6 +90,7 @@ def search(
     *,
     splitter: RandomSplit | DomainSplit | None = None,
     loss_fn: LossFn | None = None,
+    precision: Precision | None = None,
 ) -> SearchResult:
     """Run the search on a supernet (``search_spaces.supernet.build_supernet``).
 
@@ -96,11 +98,19 @@ def search(
     ``cfg.mode="meta"`` for D/T-Meta-NAS). ``report`` gets per epoch the metrics of
     ``search_epoch``, skip/parameter-free shares, ``collapse_warning``, the softmax arch weights
     as flat ``arch/<cell>/e<edge>/<op>`` floats and ``genotype`` (a JSON string, the only
-    non-float value; ``cfg.report_genotype=False`` drops it). ``SearchLoop`` runs the same
+    non-float value; ``cfg.report_genotype=False`` drops it). ``precision`` (a
+    ``workloads.precision.Precision`` that has prepared ``model``) lays out the batches and
+    scales fp16 losses; absent, fp32. ``SearchLoop`` runs the same
     epochs one at a time, with a state to save and restore between them.
     """
     loop = SearchLoop(
-        model, support_batches, query_batches, cfg, splitter=splitter, loss_fn=loss_fn
+        model,
+        support_batches,
+        query_batches,
+        cfg,
+        splitter=splitter,
+        loss_fn=loss_fn,
+        precision=precision,
     )
     while not loop.done:
         metrics = loop.run_epoch()
@@ -130,6 +140,7 @@ class SearchLoop:
         *,
         splitter: RandomSplit | DomainSplit | None = None,
         loss_fn: LossFn | None = None,
+        precision: Precision | None = None,
     ) -> None:
         cfg = cfg or SearchConfig()
         if cfg.mode not in OPTIMIZERS:
@@ -145,7 +156,7 @@ class SearchLoop:
         if variant.needs_domains and not isinstance(splitter, DomainSplit):
             raise ValueError(f"{variant.label} (mode={cfg.mode!r}) needs a DomainSplit")
         self.model, self.cfg, self.splitter = model, cfg, splitter
-        self.optimizer = variant(model, cfg, loss_fn or default_loss(cfg.loss))
+        self.optimizer = variant(model, cfg, loss_fn or default_loss(cfg.loss), precision)
         self.result = SearchResult(genotype=model.genotype())  # type: ignore[operator]
         self.epoch = 0  # the next epoch to run
         self.warned = False

@@ -22,6 +22,8 @@ from workloads.nas.architect import Architect
 from workloads.nas.config import LossFn, SearchConfig, Task
 from workloads.nas.grads import named_weights
 from workloads.nas.steps import arch_step, meta_weight_step, weight_step
+from workloads.params import ParamError
+from workloads.precision import Precision
 
 __all__ = [
     "OPTIMIZERS",
@@ -64,12 +66,29 @@ class SearchOptimizer:
     label: ClassVar[str]
     #: Whether the variant needs a ``DomainSplit`` (support and query from different domains).
     needs_domains: ClassVar[bool] = False
+    #: Whether its steps scale fp16 losses (the meta step's inner gradients do not).
+    scales_fp16: ClassVar[bool] = True
 
-    def __init__(self, model: nn.Module, cfg: SearchConfig, loss_fn: LossFn) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: SearchConfig,
+        loss_fn: LossFn,
+        precision: Precision | None = None,
+    ) -> None:
         self.model, self.cfg, self.loss_fn = model, cfg, loss_fn
+        #: The forward passes' precision (autocast by ``Precision.prepare``; fp16's scaler).
+        self.precision = precision or Precision(next(model.parameters()).device)
+        if self.precision.scaler is not None and (cfg.unrolled or not self.scales_fp16):
+            raise ParamError(
+                "precision",
+                self.precision.name,
+                f"fp32 or bf16 for {self.label} with unrolled={cfg.unrolled} (fp16 loss scaling "
+                "covers the first-order PC-DARTS steps only)",
+            )
         self.base_lr = self.weight_lr(cfg)
         self.w_opt = weight_optimizer(list(named_weights(model).values()), cfg, self.base_lr)
-        self.architect = Architect(model, cfg, loss_fn)
+        self.architect = Architect(model, cfg, loss_fn, self.precision.scaler)
 
     @staticmethod
     def weight_lr(cfg: SearchConfig) -> float:
@@ -95,7 +114,7 @@ class SearchOptimizer:
         raise NotImplementedError
 
     def checkpointables(self) -> dict[str, Any]:
-        return {"w_opt": self.w_opt, "arch_opt": self.architect.opt}
+        return {"w_opt": self.w_opt, "arch_opt": self.architect.opt, **self.precision.stateful()}
 
 
 class PCDarts(SearchOptimizer):
@@ -109,7 +128,9 @@ class PCDarts(SearchOptimizer):
         t0 = time.perf_counter()
         lq, acc_q = arch_step(self.architect, task, frozen, self.lr)
         t1 = time.perf_counter()
-        ls, acc_s = weight_step(self.model, self.w_opt, task, self.loss_fn, self.cfg)
+        ls, acc_s = weight_step(
+            self.model, self.w_opt, task, self.loss_fn, self.cfg, self.precision
+        )
         return StepStats(ls, acc_s, lq, acc_q, time.perf_counter() - t1, t1 - t0)
 
 
@@ -119,6 +140,7 @@ class MetaNAS(SearchOptimizer):
 
     label = "D/T-Meta-NAS"
     needs_domains = True
+    scales_fp16 = False
 
     @staticmethod
     def weight_lr(cfg: SearchConfig) -> float:

@@ -11,14 +11,20 @@ from workloads.nas.architect import Architect
 from workloads.nas.config import LossFn, SearchConfig, Task
 from workloads.nas.grads import apply_grads, named_weights
 from workloads.nas.objective import accuracy, check_finite
+from workloads.precision import Precision
 
 __all__ = ["arch_step", "meta_weight_step", "weight_step"]
 
 
 def weight_step(
-    model: nn.Module, opt: torch.optim.Optimizer, task: Task, loss_fn: LossFn, cfg: SearchConfig
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    task: Task,
+    loss_fn: LossFn,
+    cfg: SearchConfig,
+    precision: Precision | None = None,
 ) -> tuple[float, float]:
-    """NAS / D/T-NAS: one step on the mean loss over the support batches."""
+    """NAS / D/T-NAS: one step on the mean loss over the support batches (scaled for fp16)."""
     w = list(named_weights(model).values())
     losses, accs = [], []
     for _, b in task.support:
@@ -26,7 +32,9 @@ def weight_step(
         losses.append(loss_fn(out, b))
         accs.append(accuracy(out.detach(), b, cfg.loss))
     loss = check_finite(torch.stack(losses).mean(), "support")
-    apply_grads(opt, w, torch.autograd.grad(loss, w, allow_unused=True), cfg.grad_clip)
+    scaled = loss if precision is None else precision.scale(loss)
+    grads = torch.autograd.grad(scaled, w, allow_unused=True)
+    apply_grads(opt, w, grads, cfg.grad_clip, precision.scaler if precision else None)
     return float(loss.detach()), sum(accs) / len(accs)
 
 
