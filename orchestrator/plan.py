@@ -30,8 +30,9 @@ import pandas as pd
 #: Seconds per trial besides its compute: actor start, result plumbing, MLflow writes (1.1-1.3 s
 #: measured at the smoke preset on 2 cores).
 TRIAL_OVERHEAD_S = 1.2
-#: A stage's own start (Tune's controller, the first actors) before its first trial computes.
-STAGE_OVERHEAD_S = 2.0
+#: A stage's fixed cost (Tune's controller, the first actors, the final sync): a stage of one
+#: 0 s trial took 10.3 s on a simulated 2-node cluster on 2 shared cores (bench/bench_plan.py).
+STAGE_OVERHEAD_S = 10.0
 
 
 @dataclass(frozen=True)
