@@ -27,6 +27,7 @@ from orchestrator.cli_common import (
     set_verbosity,
 )
 from orchestrator.cli_data import data_app, protocols_app
+from orchestrator.cli_plan import plan
 from orchestrator.cli_store import report, status
 from orchestrator.settings import LOG_LEVEL_ENV
 from orchestrator.specs import PRESETS
@@ -60,6 +61,7 @@ app.add_typer(protocols_app, name="protocols")
 app.add_typer(data_app, name="data")
 app.command()(report)
 app.command()(status)
+app.command()(plan)
 
 
 @app.callback()

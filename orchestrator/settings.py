@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -104,6 +105,29 @@ def resolve_data_root(
     if console is not None:
         console.print(f"data: embedded synthetic benchmark, size {size!r} ({root})")
     return root
+
+
+#: Where ``planning_root`` found the data: the data root given, or the synthetic sizes.
+GIVEN_ROOT, DECLARED_SIZES = "data root", "synthetic sizes"
+
+
+@contextlib.contextmanager
+def planning_root(
+    value: Path | None, size: str, datasets: Iterable[str] | None = None
+) -> Iterator[tuple[Path, str]]:
+    """(data root, where from) to count a run's videos by, generating nothing: ``--data-root``,
+    else ``FAS_DATA_ROOT``, else the file names the embedded benchmark of ``size`` would have
+    (an empty-file skeleton in a temporary folder, see ``synth.skeleton``)."""
+    root = value or (Path(os.environ["FAS_DATA_ROOT"]) if "FAS_DATA_ROOT" in os.environ else None)
+    if root is not None:
+        if not root.is_dir():
+            raise FileNotFoundError(f"data root {root} does not exist or is not a folder")
+        yield root.resolve(), GIVEN_ROOT
+        return
+    from synth.skeleton import write_skeleton
+
+    with tempfile.TemporaryDirectory(prefix="fas-plan-") as tmp:
+        yield write_skeleton(Path(tmp), size, datasets), DECLARED_SIZES
 
 
 def protocol_folders(protocol: str) -> list[str]:

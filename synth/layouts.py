@@ -50,6 +50,17 @@ def annotation_text(kind: str, eyes: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
+def annotation_path(root: Path, job: Job) -> Path | None:
+    """Where a job's face annotation goes under its dataset folder ``root``: the layout's own
+    file, else (no annotation in the real layout) a synthetic eye sidecar; None for HDF5 files,
+    which hold their eyes."""
+    if job.annotation:
+        return root / job.annotation_rel
+    if Path(job.rel).suffix != ".hdf5":
+        return (root / SYNTHETIC_FACES_DIR / job.rel).with_suffix(".txt")
+    return None
+
+
 def write_job(out: Path, job: Job, size: SynthSize, seed: int, atomic: bool = True) -> None:
     """Render one planned video and write it, its annotation and its depth sidecar."""
     video = render_clip(job.clip, size.n_frames, size.frame_size, size.fps, seed)
@@ -60,15 +71,10 @@ def write_job(out: Path, job: Job, size: SynthSize, seed: int, atomic: bool = Tr
         write_hdf5(path, video.frames, video.depth, video.eyes, atomic)
     else:
         write_video(path, video.frames, size.fps, atomic)
-    if job.annotation:
-        ann = root / job.annotation_rel
-        text = annotation_text(job.annotation, video.eyes)
-    elif path.suffix != ".hdf5":  # no annotation in the real layout: a synthetic eye sidecar
-        ann = (root / SYNTHETIC_FACES_DIR / job.rel).with_suffix(".txt")
-        text = eye_lines(video.eyes)
-    else:
-        ann = None
+    ann = annotation_path(root, job)
     if ann is not None:
+        eyes = video.eyes
+        text = annotation_text(job.annotation, eyes) if job.annotation else eye_lines(eyes)
         ann.parent.mkdir(parents=True, exist_ok=True)
         write_text(ann, text, atomic)
     depth = (root / SYNTHETIC_DEPTH_DIR / job.rel).with_suffix(".npz")
