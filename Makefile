@@ -33,3 +33,4 @@ bench: setup
 	$(BIN)/python bench/bench_orchestration.py
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_search_step.py
+	$(BIN)/python bench/bench_synth.py
