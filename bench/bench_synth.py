@@ -3,7 +3,10 @@
 Both sides generate the same data root (default: OULU-NPU at the quick size, what ``make demo``
 generates first) into their own temp folder, in one run; the bench prints both wall times, the
 speedup and whether every written file is byte-identical. On a machine shared with other work
-the speedup understates what an idle machine gives (the load average is printed).
+the wall speedup understates what an idle machine gives (the load average is printed), so the
+CPU seconds each side used are printed too: the busiest worker's CPU time is the pool's wall time
+on an idle machine (worker CPU is sampled from /proc: the workers are the forkserver's children,
+which ``getrusage`` does not count).
 Run: ``.venv/bin/python bench/bench_synth.py [--size quick] [--workers 2] [--users N]``
 (``--users N``: only the first N users of each split, for a shorter run).
 """
@@ -16,6 +19,7 @@ import hashlib
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,10 +38,46 @@ def digests(root: Path) -> dict[str, str]:
     }
 
 
-def timed_root(size: str, base: Path, datasets: list[str], workers: int) -> tuple[float, Path]:
-    t0 = time.perf_counter()
+def descendant_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) so far of each live descendant process of this one."""
+    tick, parent, cpu = os.sysconf("SC_CLK_TCK"), {}, {}
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        parent[int(name)] = int(fields[1])
+        cpu[int(name)] = (int(fields[11]) + int(fields[12])) / tick
+    me, out = os.getpid(), {}
+    for pid, seconds in cpu.items():
+        up = parent.get(pid)
+        while up not in (None, 0, 1, me):
+            up = parent.get(up)
+        if up == me:
+            out[pid] = seconds
+    return out
+
+
+def timed_root(size: str, base: Path, datasets: list[str], workers: int):
+    """(wall s, CPU s of this process, CPU s per worker process, root) of one ``ensure_root``."""
+    seen: dict[int, float] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.2):
+            for pid, seconds in descendant_cpu().items():
+                seen[pid] = max(seen.get(pid, 0.0), seconds)
+
+    before = descendant_cpu()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t0, c0 = time.perf_counter(), time.process_time()
     root = ensure_root(size, 0, base, datasets, workers=workers)
-    return time.perf_counter() - t0, root
+    wall, own = time.perf_counter() - t0, time.process_time() - c0
+    stop.set()
+    sampler.join()
+    workers_cpu = [s - before.get(pid, 0.0) for pid, s in seen.items()]
+    return wall, own, [s for s in workers_cpu if s > 0.5], root
 
 
 def main() -> None:
@@ -63,13 +103,18 @@ def main() -> None:
           + (f", {n_videos} videos" if n_videos else "")
           + f"; {len(os.sched_getaffinity(0))} CPUs available, load average {load:.1f}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        serial, one = timed_root(size, Path(tmp) / "serial", datasets, 1)
-        print(f"  1 process:            {serial:7.1f} s", flush=True)
-        parallel, many = timed_root(size, Path(tmp) / "parallel", datasets, args.workers)
-        print(f"  {args.workers} worker processes:   {parallel:7.1f} s", flush=True)
+        serial, own, _, one = timed_root(size, Path(tmp) / "serial", datasets, 1)
+        print(f"  1 process:           wall {serial:7.1f} s, CPU {own:7.1f} s", flush=True)
+        parallel, _, per_worker, many = timed_root(
+            size, Path(tmp) / "parallel", datasets, args.workers
+        )
+        busiest = max(per_worker, default=float("nan"))
+        print(f"  {args.workers} worker processes: wall {parallel:7.1f} s, CPU {sum(per_worker):7.1f} s"
+              f" (busiest worker {busiest:.1f} s)", flush=True)  # fmt: skip
         written = digests(one)
         same, n_files = written == digests(many), len(written)
-    print(f"speedup {serial / parallel:.2f}x; {n_files} files, byte-identical: "
+    print(f"speedup {serial / parallel:.2f}x (wall), {own / busiest:.2f}x on an idle machine "
+          f"(1-process CPU / busiest worker CPU); {n_files} files, byte-identical: "
           f"{'yes' if same else 'NO'}")  # fmt: skip
     if not same:
         sys.exit(1)
