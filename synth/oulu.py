@@ -242,7 +242,7 @@ def ensure_root(
     by one, so a reader never sees a half-written dataset; a lock file makes concurrent callers
     wait instead of duplicating. A run that needs only OULU-NPU generates only OULU-NPU.
     ``on_generate(missing)`` is called before dataset folders are generated (never when cached);
-    ``workers`` is ``generate``'s (default: one process per available CPU, the same bytes).
+    ``workers`` is ``generate``'s (default ``default_workers()``; any count writes the same bytes).
     """
     sz = resolve_size(size)
     names = select_datasets(sz, datasets)
