@@ -34,3 +34,4 @@ bench: setup
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_search_step.py
 	$(BIN)/python bench/bench_plan.py
+	$(BIN)/python bench/bench_synth.py --users 4

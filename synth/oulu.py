@@ -76,6 +76,21 @@ def write_video(
     files.write_depth(depth, video.depth, atomic)
 
 
+#: Default worker processes: the CPUs this process may run on, at most this many (a worker holds
+#: about half a gigabyte at the quick size).
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers() -> int:
+    """Worker processes ``generate`` uses by default: the CPUs this process may run on (its
+    affinity mask, which a container or ``taskset`` narrows), capped at ``MAX_DEFAULT_WORKERS``."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity call on this platform
+        n = os.cpu_count() or 1
+    return max(1, min(n, MAX_DEFAULT_WORKERS))
+
+
 Chunk = tuple[str, list]  # ("oulu_npu", [VideoSpec, ...]) or (dataset folder, [layouts.Job, ...])
 
 
@@ -154,7 +169,8 @@ def generate(
 
     ``datasets`` picks dataset folders (default: OULU-NPU plus every layout ``size`` has counts
     for, i.e. all nine for the named sizes). Each video is a pure function of (seed, size, spec),
-    so ``workers`` > 1 (processes, default: up to 4 cores) gives the same bytes as a plain loop.
+    so ``workers`` > 1 (processes, default ``default_workers()``) gives the same bytes as
+    ``workers=1``, a plain loop in this process.
     Worker processes are started with forkserver/spawn (fork is unsafe with OpenCV threads), so a
     calling script needs the usual ``if __name__ == "__main__":`` guard; if the pool cannot
     start, it falls back to one process. Each file is written via temp + rename unless
@@ -163,11 +179,13 @@ def generate(
     sz = resolve_size(size)
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1 (1 = in this process), got {workers}")
     names = select_datasets(sz, datasets)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pending = _chunks(out, sz, names, atomic_files)
-    n_workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    n_workers = min(default_workers() if workers is None else workers, len(pending))
     done, total = 0, sum(len(c[1]) for c in pending)
     finished: set[int] = set()
     if n_workers > 1 and len(pending) > 1:
@@ -176,9 +194,11 @@ def generate(
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         try:
             with ProcessPoolExecutor(n_workers, mp_context=mp.get_context(method)) as pool:
+                # largest chunks first, so the last one to finish is a small one
+                order = sorted(range(len(pending)), key=lambda k: -len(pending[k][1]))
                 futures = {
-                    pool.submit(_write_chunk, str(out), c, sz, seed, atomic_files): k
-                    for k, c in enumerate(pending)
+                    pool.submit(_write_chunk, str(out), pending[k], sz, seed, atomic_files): k
+                    for k in order
                 }
                 for fut in as_completed(futures):
                     done += fut.result()
@@ -213,6 +233,7 @@ def ensure_root(
     base: Path | str,
     datasets: Iterable[str] | None = None,
     on_generate: Callable[[list[str]], None] | None = None,
+    workers: int | None = None,
 ) -> Path:
     """The embedded synthetic data root for (size, seed) under ``base`` holding ``datasets``
     (default: all the size has), each dataset folder generated once, on first use.
@@ -220,7 +241,8 @@ def ensure_root(
     Missing dataset folders are generated in a sibling temp directory and renamed into place one
     by one, so a reader never sees a half-written dataset; a lock file makes concurrent callers
     wait instead of duplicating. A run that needs only OULU-NPU generates only OULU-NPU.
-    ``on_generate(missing)`` is called before dataset folders are generated (never when cached).
+    ``on_generate(missing)`` is called before dataset folders are generated (never when cached);
+    ``workers`` is ``generate``'s (default ``default_workers()``; any count writes the same bytes).
     """
     sz = resolve_size(size)
     names = select_datasets(sz, datasets)
@@ -238,7 +260,7 @@ def ensure_root(
             on_generate(missing)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=base_dir))
         try:
-            generate(tmp, size, seed, atomic_files=False, datasets=missing)
+            generate(tmp, size, seed, workers=workers, atomic_files=False, datasets=missing)
             root.mkdir(exist_ok=True)
             for d in missing:
                 os.replace(tmp / d, root / d)

@@ -4,6 +4,7 @@ atomic data roots, and one physically motivated check per cue (relative, never g
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 from pathlib import Path
@@ -20,7 +21,9 @@ from synth import (
     generate,
     render_video,
 )
+from synth.oulu import MAX_DEFAULT_WORKERS, default_workers
 from synth.render import render_scene
+from synth.sizes import LayoutCounts
 
 SMOKE = SYNTH_SIZES["smoke"]
 FOLDERS = {"train": "Train_files", "dev": "Dev_files", "test": "Test_files"}
@@ -152,6 +155,30 @@ def test_written_files_are_identical_in_process_and_in_workers(tmp_path: Path) -
     assert _digest(one) == _digest(two)
     other = _digest(generate(tmp_path / "c", TINY, seed=4, workers=1))
     assert other != _digest(one)
+
+
+def test_ensure_root_in_workers_writes_the_serial_bytes(tmp_path: Path, monkeypatch) -> None:
+    """A pool of worker processes writes exactly the files one process writes, layouts too."""
+    few = {"siw": LayoutCounts(1), "casia_surf_3dmask": LayoutCounts(1)}
+    mini = SynthSize(1, 1, 1, phones=(1, 2), sessions=(1, 2), n_frames=2, frame_size=32,
+                     layouts=tuple(few.items()))  # fmt: skip
+    monkeypatch.setitem(SYNTH_SIZES, "mini", mini)
+    serial = ensure_root("mini", 0, tmp_path / "serial", workers=1)
+    parallel = ensure_root("mini", 0, tmp_path / "parallel", workers=2)
+    assert serial.name == parallel.name
+    assert _digest(serial) == _digest(parallel)
+    assert {"oulu_npu", "siw", "casia_surf_3dmask"} <= {
+        p.parts[0] for p in map(Path, _digest(serial))
+    }
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        generate(tmp_path / "bad", mini, workers=0)
+
+
+def test_default_workers_follow_the_affinity_mask(monkeypatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert default_workers() == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert default_workers() == MAX_DEFAULT_WORKERS
 
 
 def test_ensure_root_is_atomic_under_concurrent_callers(tmp_path: Path, monkeypatch) -> None:
