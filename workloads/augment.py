@@ -20,6 +20,8 @@ import torch
 GAIN, LOG_GAMMA, WHITE_BALANCE = (0.6, 1.4), (-0.4, 0.4), (0.8, 1.25)
 
 _LEVELS = torch.arange(256, dtype=torch.float32)
+_IDENTITY = (_LEVELS / 255.0).numpy()
+_IDENTITY.flags.writeable = False
 
 
 def _uniform(
@@ -59,7 +61,7 @@ def jitter_illumination(
 
 def identity_table() -> np.ndarray:
     """uint8 value -> float32 in [0, 1], exactly ``value / 255`` as ``.float().div(255)``."""
-    return (_LEVELS / 255.0).numpy()
+    return _IDENTITY
 
 
 def tone_tables(gamma: torch.Tensor, gain: torch.Tensor) -> np.ndarray:
@@ -72,10 +74,10 @@ def tone_tables(gamma: torch.Tensor, gain: torch.Tensor) -> np.ndarray:
 def to_float(images: np.ndarray, tables: np.ndarray | None = None) -> torch.Tensor:
     """uint8 (n, C, S, S) -> float32 in [0, 1] through per-image, per-channel tables
     ((n, C, 256), e.g. :func:`tone_tables`) or the plain ``/ 255`` when None."""
+    if tables is None:
+        return torch.from_numpy(images).float().div_(255.0)
     out = np.empty(images.shape, np.float32)
-    plain = identity_table() if tables is None else None
     for i in range(images.shape[0]):
-        for c in range(images.shape[1]):
-            table = plain if tables is None else tables[i, c]
-            np.take(table, images[i, c], out=out[i, c])
+        for c in range(images.shape[1]):  # a uint8 index never leaves the 256-entry table
+            np.take(tables[i, c], images[i, c], out=out[i, c], mode="clip")
     return torch.from_numpy(out)
