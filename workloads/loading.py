@@ -2,7 +2,8 @@
 
 A :class:`ShuffledBatches` sampler draws each epoch's order and one seed per batch in the trial
 process, all at the epoch's first batch, from the trial's generator (which checkpoints save and
-restore); a worker only cuts the batch it is handed, with augmentation drawn from that batch's
+restore; it draws from it exactly what a plain shuffling DataLoader did, so unaugmented training
+sees the same batches as before); a worker only cuts the batch it is handed, with augmentation drawn from that batch's
 seed. So a loader with workers yields the same batches as one without, and a resumed trial the
 batches the interrupted one would have drawn. The loader's own generator (which seeds the worker
 processes) is a separate one, so it draws nothing from torch's global RNG either.
@@ -52,6 +53,10 @@ class _Batches(Dataset):
         return default_collate([self.dataset[int(i)] for i in key.indices])
 
 
+def _seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed % _SEED_RANGE)
+
+
 class ShuffledBatches(Sampler[BatchKey]):
     """Shuffled batches of ``n`` samples. One process: the order comes from ``generator``. On
     ``world`` processes (as ``DistributedSampler``): from ``seed + epoch``, padded to a multiple of
@@ -81,14 +86,21 @@ class ShuffledBatches(Sampler[BatchKey]):
         return -(-self._per_rank() // self.batch_size)
 
     def _draw(self) -> list[BatchKey]:
-        gen = self.generator
-        if self.world > 1:
+        if self.world == 1:
+            # As a shuffling DataLoader given this generator: one int64 (its base seed; here the
+            # root of the batches' seeds), the permutation, and the one its RandomSampler draws
+            # on running out; so unaugmented batches are the ones such a loader drew.
+            gen = self.generator
+            root = int(torch.empty((), dtype=torch.int64).random_(generator=gen))
+            order = torch.randperm(self.n, generator=gen).numpy()
+            torch.randperm(self.n, generator=gen)
+        else:
             gen = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(self.n, generator=gen).numpy()
-        if self.world > 1:
+            order = torch.randperm(self.n, generator=gen).numpy()
             total = self._per_rank() * self.world
             order = np.resize(order, total)[self.rank : total : self.world]
-        seeds = torch.randint(0, _SEED_RANGE, (self.world, len(self)), generator=gen)[self.rank]
+            root = int(torch.randint(0, _SEED_RANGE, (self.world,), generator=gen)[self.rank])
+        seeds = torch.randint(0, _SEED_RANGE, (len(self),), generator=_seeded(root))
         bs = self.batch_size
         return [BatchKey(order[j * bs : (j + 1) * bs], int(s)) for j, s in enumerate(seeds)]
 

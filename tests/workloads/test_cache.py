@@ -156,7 +156,9 @@ def test_entry_corrupted_after_build_is_rebuilt_on_load(
     vid = manifest.video_id[2]
     good = [np.array(a) for a in c.load(vid)]  # a copy: the entry is damaged in place below
     entry = c.path(vid)
-    raw = bytearray(entry.read_bytes())  # flip bytes inside the image data: only the checksum notices
+    raw = bytearray(
+        entry.read_bytes()
+    )  # flip bytes inside the image data: only the checksum notices
     pos = HEADER_BYTES + 200
     raw[pos : pos + 50] = bytes(255 - b for b in raw[pos : pos + 50])
     entry.write_bytes(bytes(raw))

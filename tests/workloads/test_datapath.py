@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from tests.workloads.test_cache import CFG, make_manifest
 from workloads import distributed
@@ -174,3 +175,13 @@ def test_sharded_batches_partition_the_padded_order() -> None:
     assert not np.array_equal(np.concatenate([k.indices for k in shards[0]]), seen[0])
     with pytest.raises(ValueError, match="generator"):
         ShuffledBatches(4, 2)
+
+
+def test_unaugmented_batches_are_the_plain_shuffling_loaders(built) -> None:
+    manifest, root = built
+    ds = FrameDataset(build_cache(manifest, CFG, root), manifest)
+    plain = DataLoader(ds, batch_size=5, shuffle=True, generator=torch.Generator().manual_seed(7))
+    before = [[tuple(b) for b in plain] for _ in range(2)]
+    for a, b in zip(before, _epochs(ds, cpus=1), strict=True):
+        for x, y in zip(a, b, strict=True):
+            assert all(torch.equal(s, t) for s, t in zip(x, y, strict=True))
