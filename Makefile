@@ -30,6 +30,7 @@ test: setup
 bench: setup
 	$(BIN)/python bench/bench_cdc.py
 	$(BIN)/python bench/bench_cache.py
+	$(BIN)/python bench/bench_datapath.py
 	$(BIN)/python bench/bench_orchestration.py
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_search_step.py

@@ -21,8 +21,8 @@ SPLITS = ("random", "domain", "type", "meta_domain", "meta_type")
 class FrameBatches:
     """Shuffled batches ``(images, maps, labels, video index)`` of chosen frames of a dataset.
 
-    Re-shuffled on every pass (the splitters re-iterate each epoch); frames stay uint8 until a
-    batch is cut so large train splits fit in memory. Batches are near-equal (none of size 1).
+    Re-shuffled on every pass (the splitters re-iterate each epoch); frames stay in the cache's
+    memory-mapped uint8 entries until a batch is cut. Batches are near-equal (none of size 1).
     """
 
     def __init__(self, ds: FrameDataset, frames: np.ndarray, batch_size: int, seed: int) -> None:
@@ -47,15 +47,8 @@ class FrameBatches:
         return {self.ds.video_ids[v] for v in np.unique(self.ds.video_index[self.frames])}
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        ds = self.ds
         for idx in np.array_split(self._rng.permutation(self.frames), self.n_batches):
-            vidx = ds.video_index[idx]
-            yield (
-                torch.from_numpy(ds.images[idx]).float().div_(255.0),
-                torch.from_numpy(ds.maps[idx]),
-                torch.from_numpy(ds.labels[vidx]),
-                torch.from_numpy(vidx),
-            )
+            yield self.ds.batch(idx)
 
 
 def _frames_of(ds: FrameDataset, videos: np.ndarray) -> np.ndarray:

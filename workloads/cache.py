@@ -3,15 +3,17 @@
 Decoding, cropping and rank pooling cost far more than a small network's forward pass, and every
 trial of an experiment would otherwise redo them each epoch. Layout::
 
-    cache_root/<cfg.key()>/meta.json          # the config fields, for humans and sanity checks
-    cache_root/<cfg.key()>/<entry hash>.npz   # images uint8 (F, 3, S, S), maps float32 (F, m, m)
+    cache_root/<cfg.key()>/meta.json             # the config fields, for humans and sanity checks
+    cache_root/<cfg.key()>/<entry hash>.frames   # images uint8 (F, 3, S, S), maps float32 (F, m, m)
 
-An entry's name hashes (dataset, video id, size and mtime_ns of the video and of its annotation and
-depth sidecar), so a changed source file gets a fresh entry; stale entries are simply left behind.
+An entry is one uncompressed file (``workloads.framestore``: a checksummed header, then the
+arrays), memory-mapped when read, so every trial on a machine shares the page cache's copy. Its
+name hashes (dataset, video id, size and mtime_ns of the video and of its annotation and depth
+sidecar), so a changed source file gets a fresh entry; stale entries are simply left behind.
 Entries are written to a temp file and ``os.replace``d, so concurrent builders (Ray trials on one
 machine or on a shared filesystem) never see half-written files; the loser of a race overwrites an
-identical file. Entries that fail validation (unreadable zip, wrong keys, shape, dtype or range)
-are rebuilt, never trusted.
+identical file. An entry whose header, size or content checksum is wrong is rebuilt, never
+trusted.
 """
 
 from __future__ import annotations
@@ -20,10 +22,8 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 import warnings
-import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
 
+from workloads.augment import Draw, to_float, tone_tables
 from workloads.frames import VideoDecodeError
+from workloads.framestore import (
+    LAYOUT_VERSION,
+    SUFFIX,
+    atomic_write,
+    check_header,
+    open_entry,
+    write_entry,
+)
+from workloads.loading import Batch, BatchDataset
 from workloads.pipeline import PIPELINE_VERSION, PipelineConfig, field_text, preprocess_video
 
 Progress = Callable[[int, int], None]
@@ -65,7 +74,7 @@ def entry_name(row: Mapping[str, Any]) -> str:
         _stat(field_text(row, "depth")),
     ]
     digest = hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:24]
-    return f"{digest}.npz"
+    return f"{digest}{SUFFIX}"
 
 
 def _expected(cfg: PipelineConfig) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -74,24 +83,6 @@ def _expected(cfg: PipelineConfig) -> dict[str, tuple[tuple[int, ...], np.dtype]
         "images": ((f, 3, s, s), np.dtype(np.uint8)),
         "maps": ((f, m, m), np.dtype(np.float32)),
     }
-
-
-def _check_header(path: Path, cfg: PipelineConfig) -> str | None:
-    """Cheap validation without reading the arrays: zip directory and .npy headers. None if ok."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            for name, (shape, dtype) in _expected(cfg).items():
-                with z.open(f"{name}.npy") as f:
-                    version = np.lib.format.read_magic(f)
-                    if version == (1, 0):
-                        got_shape, _, got_dtype = np.lib.format.read_array_header_1_0(f)
-                    else:
-                        got_shape, _, got_dtype = np.lib.format.read_array_header_2_0(f)
-                if tuple(got_shape) != shape or got_dtype != dtype:
-                    return f"{name}: {got_dtype}{tuple(got_shape)}, expected {dtype}{shape}"
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        return f"unreadable ({type(e).__name__}: {e})"
-    return None
 
 
 def _check_arrays(images: np.ndarray, maps: np.ndarray, cfg: PipelineConfig) -> str | None:
@@ -105,36 +96,20 @@ def _check_arrays(images: np.ndarray, maps: np.ndarray, cfg: PipelineConfig) -> 
 
 
 def _read_entry(path: Path, cfg: PipelineConfig) -> tuple[np.ndarray, np.ndarray] | str:
-    """The arrays of an entry (CRC-checked by zipfile), or why it is not usable."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            images, maps = np.asarray(z["images"]), np.asarray(z["maps"])
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        return f"unreadable ({type(e).__name__}: {e})"
-    problem = _check_arrays(images, maps, cfg)
-    return problem if problem else (images, maps)
-
-
-def _atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """The memory-mapped arrays of an entry (checksummed on first open), or why not usable."""
+    got = open_entry(path, _expected(cfg))
+    return got if isinstance(got, str) else (got["images"], got["maps"])
 
 
 def _save_entry(path: Path, images: np.ndarray, maps: np.ndarray) -> None:
-    _atomic_write_bytes(path, lambda f: np.savez(f, images=images, maps=maps))
+    write_entry(path, {"images": images, "maps": maps})
 
 
 def _write_meta(directory: Path, cfg: PipelineConfig) -> None:
     meta = {
         "key": cfg.key(),
         "pipeline_version": PIPELINE_VERSION,
+        "layout_version": LAYOUT_VERSION,
         "config": cfg.fields(),
         "arrays": {"images": "uint8 (F, 3, S, S)", "maps": "float32 (F, m, m) in [0, 1]"},
     }
@@ -143,7 +118,7 @@ def _write_meta(directory: Path, cfg: PipelineConfig) -> None:
     with contextlib.suppress(OSError):
         if path.read_text() == text:
             return
-    _atomic_write_bytes(path, lambda f: f.write(text.encode()))
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def _remove_stale_tmp(directory: Path) -> None:
@@ -198,7 +173,8 @@ class FrameCache:
         return self._entries[self._resolve(video_id, dataset)]
 
     def load(self, video_id: str, dataset: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(images uint8 (F, 3, S, S), maps float32 (F, m, m)); an invalid entry is rebuilt."""
+        """(images uint8 (F, 3, S, S), maps float32 (F, m, m)), read-only and memory-mapped; an
+        invalid entry is rebuilt (and returned from memory)."""
         key = self._resolve(video_id, dataset)
         path = self._entries[key]
         got = _read_entry(path, self.cfg)
@@ -236,7 +212,7 @@ def build_cache(
         if key not in entries:
             path = directory / entry_name(row)
             entries[key], rows[key] = path, row
-            if path.exists() and _check_header(path, cfg) is None:
+            if path.exists() and check_header(path, _expected(cfg)) is None:
                 stats["reused"] += 1
             else:
                 stats["rebuilt" if path.exists() else "built"] += 1
@@ -250,29 +226,15 @@ def build_cache(
     return FrameCache(directory, cfg, entries, rows, stats)
 
 
-#: Illumination jitter ranges: overall gain, log-gamma, per-channel white-balance gain.
-GAIN, LOG_GAMMA, WHITE_BALANCE = (0.6, 1.4), (-0.4, 0.4), (0.8, 1.25)
-
-
-def _uniform(lo: float, hi: float, shape: tuple[int, ...] = ()) -> torch.Tensor:
-    return lo + (hi - lo) * torch.rand(shape)
-
-
-def jitter_illumination(image: torch.Tensor) -> torch.Tensor:
-    """A random light level, tone curve and white balance for a (3, S, S) image in [0, 1]."""
-    gamma = torch.exp(_uniform(*LOG_GAMMA))
-    gain = _uniform(*GAIN) * _uniform(*WHITE_BALANCE, (3, 1, 1))
-    return (image.clamp_min(0).pow(gamma) * gain).clamp_(0.0, 1.0)
-
-
-class FrameDataset(Dataset):
-    """All (video, frame) samples of ``manifest_rows``, held in memory (small presets).
+class FrameDataset(BatchDataset):
+    """All (video, frame) samples of ``manifest_rows``, read from the cache's memory-mapped
+    entries (nothing is copied until a batch is cut).
 
     Items: (image float32 (3, S, S) in [0, 1], map float32 (m, m), label int64, video index int64);
     ``videos`` holds the rows with a 0..n-1 index aligned with the video index, for per-video
-    scoring. ``augment`` flips image and map horizontally together with probability 1/2 and
-    jitters the illumination (gain, gamma, white balance), since protocols such as OULU-NPU P1
-    test under lighting the training sessions never had.
+    scoring. :meth:`batch` cuts a whole batch at once. ``augment`` flips image and map
+    horizontally together with probability 1/2 and jitters the illumination (gain, gamma, white
+    balance; see ``workloads.augment``), drawn from the batch's seed.
     """
 
     def __init__(
@@ -282,33 +244,59 @@ class FrameDataset(Dataset):
         self.augment = augment
         self.videos = manifest_rows.reset_index(drop=True)
         self.video_ids: list[str] = [str(v) for v in self.videos["video_id"]]
-        images, maps, owner = [], [], []
-        for v, row in enumerate(self.videos.itertuples(index=False)):
-            img, mp = cache.load(str(row.video_id), str(row.dataset))
-            images.append(img)
-            maps.append(mp)
-            owner.append(np.full(len(img), v, np.int64))
+        entries = [
+            cache.load(str(row.video_id), str(row.dataset))
+            for row in self.videos.itertuples(index=False)
+        ]
+        self._images = [images for images, _ in entries]
+        self._maps = [maps for _, maps in entries]
         f, s, m = cache.cfg.frames_per_video, cache.cfg.input_size, cache.cfg.map_size
-        self.images = np.concatenate(images) if images else np.zeros((0, 3, s, s), np.uint8)
-        self.maps = np.concatenate(maps) if maps else np.zeros((0, m, m), np.float32)
-        self.video_index = np.concatenate(owner) if owner else np.zeros(0, np.int64)
+        self.frames_per_video = f
+        self.image_shape, self.map_shape = (3, s, s), (m, m)
+        self.video_index = np.repeat(np.arange(len(entries), dtype=np.int64), f)
         self.labels = (
             self.videos["label"].to_numpy(np.int64) if len(self.videos) else np.zeros(0, np.int64)
         )
-        self.frames_per_video = f
 
     def __len__(self) -> int:
         return len(self.video_index)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        v = int(self.video_index[i])
-        image = torch.from_numpy(self.images[i]).float().div_(255.0)
-        label_map = torch.from_numpy(self.maps[i].copy())
+    def frames(
+        self, indices: np.ndarray, flip: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The raw samples ``indices``: images uint8 (n, 3, S, S) and maps float32 (n, m, m),
+        horizontally flipped where ``flip`` is set."""
+        indices = np.asarray(indices, np.int64).reshape(-1)
+        images = np.empty((len(indices), *self.image_shape), np.uint8)
+        maps = np.empty((len(indices), *self.map_shape), np.float32)
+        videos, frames = np.divmod(indices, self.frames_per_video)
+        for j, (v, f) in enumerate(zip(videos.tolist(), frames.tolist(), strict=True)):
+            image, label_map = self._images[v][f], self._maps[v][f]
+            if flip is not None and flip[j]:
+                image, label_map = image[..., ::-1], label_map[..., ::-1]
+            images[j], maps[j] = image, label_map
+        return images, maps
+
+    def batch(self, indices: np.ndarray, seed: int | None = None) -> Batch:
+        """(images, maps, labels, video index) of ``indices``; with ``augment``, its draws come
+        from ``seed`` (torch's RNG when None)."""
+        indices = np.asarray(indices, np.int64).reshape(-1)
+        tables = flip = None
         if self.augment:
-            if torch.rand(()) < 0.5:
-                image, label_map = image.flip(-1), label_map.flip(-1)
-            image = jitter_illumination(image)
-        return image, label_map, torch.tensor(self.labels[v]), torch.tensor(v)
+            gen = None if seed is None else torch.Generator().manual_seed(int(seed))
+            draw = Draw.sample(len(indices), gen)
+            flip, tables = draw.flip.numpy(), tone_tables(draw.gamma, draw.gain)
+        images, maps = self.frames(indices, flip)
+        vidx = self.video_index[indices]
+        return (
+            to_float(images, tables),
+            torch.from_numpy(maps),
+            torch.from_numpy(self.labels[vidx]),
+            torch.from_numpy(vidx),
+        )
+
+    def __getitem__(self, i: int) -> Batch:
+        return tuple(t[0] for t in self.batch(np.array([i])))
 
 
 def missing_entries(manifest: pd.DataFrame, cfg: PipelineConfig, cache_root: Path) -> pd.DataFrame:
@@ -317,5 +305,5 @@ def missing_entries(manifest: pd.DataFrame, cfg: PipelineConfig, cache_root: Pat
     keep = []
     for row in manifest.to_dict("records"):
         path = directory / entry_name(row)
-        keep.append(not (path.exists() and _check_header(path, cfg) is None))
+        keep.append(not (path.exists() and check_header(path, _expected(cfg)) is None))
     return manifest[keep]

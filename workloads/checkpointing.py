@@ -1,8 +1,9 @@
 """A training loop's resume state as one file: weights, optimizers, schedulers, every RNG, the epoch.
 
 Restoring it into freshly built objects makes the next epoch see what an uninterrupted run would:
-the same weights and optimizer moments, the same learning rate, the same shuffle (the DataLoader's
-generator) and the same augmentation and dropout draws (torch, numpy and python RNGs). On CPU a
+the same weights and optimizer moments, the same learning rate, the same shuffle and augmentation
+(both drawn from the train loader's generator, see ``workloads.loading``) and the same dropout
+draws (torch, numpy and python RNGs). On CPU a
 resumed run therefore ends bit-identical to an uninterrupted one with the same thread count. On
 CUDA the CUDA RNGs are restored too, but non-deterministic kernels (cuDNN autotuning, atomics) may
 differ in the last bits, as two uninterrupted CUDA runs do.

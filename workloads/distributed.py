@@ -8,7 +8,7 @@ Batch size: ``batch_size`` in a spec is the *effective* (global) batch. Each of 
 ``world_size`` workers takes ``batch_size // world_size`` samples per step and DDP averages
 their gradients, so one step sees ``batch_size`` samples, as on one device, and the learning
 rate needs no rescaling. ``batch_size`` must therefore be divisible by the number of workers.
-The train split is sharded with a ``DistributedSampler``, which pads it (repeating a few
+The train split is sharded as by a ``DistributedSampler``, which pads it (repeating a few
 samples) to a multiple of the world size so every worker runs the same number of steps.
 """
 
@@ -21,7 +21,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
+
+from workloads.loading import ShuffledBatches, batch_loader
 
 
 def is_distributed() -> bool:
@@ -72,22 +74,28 @@ def per_worker_batch(batch_size: int) -> int:
     return batch_size // world
 
 
-def train_loader(ds: Dataset, batch_size: int, generator: torch.Generator, seed: int) -> DataLoader:
-    """Shuffled training batches: the plain loader on one process; on ``world_size`` workers a
-    ``DistributedSampler`` shard (seeded by ``seed``, reshuffled by ``set_epoch``) with
-    ``batch_size // world_size`` samples per step."""
-    if not is_distributed():
-        return DataLoader(
-            ds, batch_size=batch_size, shuffle=True, generator=generator, drop_last=False
-        )
-    sampler = DistributedSampler(ds, shuffle=True, seed=seed, drop_last=False)
-    return DataLoader(ds, batch_size=per_worker_batch(batch_size), sampler=sampler)
+def train_loader(
+    ds: Dataset,
+    batch_size: int,
+    generator: torch.Generator,
+    seed: int,
+    device: torch.device | None = None,
+    cpus: int | None = None,
+) -> DataLoader:
+    """Shuffled training batches (see ``workloads.loading``): on one process the order comes
+    from ``generator``; on ``world_size`` workers each takes its shard (seeded by ``seed``,
+    reshuffled by ``set_epoch``, as ``DistributedSampler``) with ``batch_size // world_size``
+    samples per step. Loader workers, pinning and prefetching follow the trial's ``cpus``."""
+    per_step = per_worker_batch(batch_size) if is_distributed() else batch_size
+    gen = None if is_distributed() else generator
+    sampler = ShuffledBatches(len(ds), per_step, gen, seed, rank(), world_size())
+    return batch_loader(ds, sampler, device or torch.device("cpu"), cpus)
 
 
 def set_epoch(loader: DataLoader, epoch: int) -> None:
-    """A new shuffle per epoch, the same on every worker (no-op without a distributed sampler)."""
-    sampler = getattr(loader, "sampler", None)
-    if isinstance(sampler, DistributedSampler):
+    """A new shuffle per epoch, the same on every worker (no-op on one process)."""
+    sampler = loader.sampler
+    if isinstance(sampler, ShuffledBatches):
         sampler.set_epoch(epoch)
 
 

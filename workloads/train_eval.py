@@ -22,7 +22,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 
 from protocols.metrics import compute_metrics
 from protocols.protocols import PROTOCOLS, Fold
@@ -41,6 +40,7 @@ from workloads.base import (
     WorkloadResult,
 )
 from workloads.cache import FrameDataset, build_cache
+from workloads.loading import ordered_batches
 from workloads.losses import map_loss, map_score
 from workloads.pipeline import PipelineConfig
 from workloads.precision import Precision
@@ -175,7 +175,7 @@ def score_videos(
     sums = np.zeros(len(ds.videos))
     counts = np.zeros(len(ds.videos))
     with torch.no_grad():
-        for images, _maps, _labels, vidx in DataLoader(ds, batch_size=64):
+        for images, _maps, _labels, vidx in ordered_batches(ds, 64):
             out = model(precision.batch(images)).float()
             s = frame_score(loss, out).double().cpu().numpy()
             np.add.at(sums, vidx.numpy(), s)
@@ -241,7 +241,7 @@ def train_eval(params: TrainEvalParams, data: DataHandle, report: Report) -> Wor
     train_ds = FrameDataset(train_cache, fold.train, augment=params.augment)
     dev_ds = FrameDataset(cache, fold.dev) if len(fold.dev) else None
     test_ds = FrameDataset(cache, fold.test)
-    loader = distributed.train_loader(train_ds, params.batch_size, gen, params.seed)
+    loader = distributed.train_loader(train_ds, params.batch_size, gen, params.seed, device)
     trainer = distributed.wrap_model(model, device)  # DDP when distributed; shares model's params
     opt = torch.optim.Adam(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     step = params.lr_step

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import warnings
-import zipfile
 from pathlib import Path
 
 import cv2
@@ -18,6 +17,7 @@ import workloads.cache as cache_mod
 import workloads.pipeline as pipeline_mod
 from workloads.cache import FrameDataset, build_cache
 from workloads.frames import VideoDecodeError, sample_clips
+from workloads.framestore import HEADER_BYTES, write_entry
 from workloads.pipeline import PipelineConfig, face_mask, preprocess_video
 
 T, H, W = 16, 96, 96
@@ -135,14 +135,14 @@ def test_corrupt_entry_is_rebuilt(
 ) -> None:
     c1 = build_cache(manifest, CFG, tmp_path / "cache")
     vid = manifest.video_id[0]
-    good = c1.load(vid)
+    good = [np.array(a) for a in c1.load(vid)]  # a copy: the entry is damaged in place below
     entry = c1.path(vid)
     if damage == "garbage":
         entry.write_bytes(b"not a zip at all")
     elif damage == "truncate":
         entry.write_bytes(entry.read_bytes()[:100])
     else:
-        np.savez(entry, images=np.zeros((2, 3, 24, 24), np.uint8), maps=good[1])
+        write_entry(entry, {"images": np.zeros((2, 3, 24, 24), np.uint8), "maps": good[1]})
     calls = count_preprocess(monkeypatch)
     c2 = build_cache(manifest, CFG, tmp_path / "cache")
     assert calls == [vid] and c2.stats["rebuilt"] == 1
@@ -154,12 +154,12 @@ def test_entry_corrupted_after_build_is_rebuilt_on_load(
 ) -> None:
     c = build_cache(manifest, CFG, tmp_path / "cache")
     vid = manifest.video_id[2]
-    good = c.load(vid)
+    good = [np.array(a) for a in c.load(vid)]  # a copy: the entry is damaged in place below
     entry = c.path(vid)
-    with zipfile.ZipFile(entry) as z:  # flip bytes inside the array data: only the CRC notices
-        info = z.getinfo("images.npy")
-    raw = bytearray(entry.read_bytes())
-    pos = info.header_offset + 30 + len(info.filename) + 200
+    raw = bytearray(
+        entry.read_bytes()
+    )  # flip bytes inside the image data: only the checksum notices
+    pos = HEADER_BYTES + 200
     raw[pos : pos + 50] = bytes(255 - b for b in raw[pos : pos + 50])
     entry.write_bytes(bytes(raw))
     with pytest.warns(UserWarning, match="invalid"):
@@ -193,7 +193,7 @@ def test_concurrent_builders_agree(manifest: pd.DataFrame, tmp_path: Path) -> No
     assert not errors
     c = build_cache(manifest, CFG, tmp_path / "cache")
     assert c.stats["reused"] == 4
-    assert not list(c.directory.glob("*.tmp")) and len(list(c.directory.glob("*.npz"))) == 4
+    assert not list(c.directory.glob("*.tmp")) and len(list(c.directory.glob("*.frames"))) == 4
 
 
 def test_labels_binary_depth_and_fallback(
@@ -273,7 +273,7 @@ def test_frame_dataset_flip_moves_image_and_map_together(
 
 
 def test_illumination_jitter_changes_light_not_content() -> None:
-    from workloads.cache import jitter_illumination
+    from workloads.augment import jitter_illumination
 
     torch.manual_seed(1)
     image = torch.rand(3, 16, 16)

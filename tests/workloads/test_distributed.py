@@ -124,4 +124,4 @@ def test_helpers_are_no_ops_without_a_process_group() -> None:
     model = _TinyMapNet()
     assert distributed.wrap_model(model, torch.device("cpu")) is model
     loader = distributed.train_loader(_Frames(), 4, torch.Generator().manual_seed(0), 0)
-    assert loader.batch_size == 4 and len(loader) == N // 4
+    assert loader.sampler.batch_size == 4 and len(loader) == N // 4
