@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
@@ -43,6 +43,9 @@ from orchestrator.tracking.claim import DriverLock
 from orchestrator.tracking.presentation import dataset_input, source_tags
 from orchestrator.tracking.runs import Tracker
 from workloads.frames import VideoDecodeError
+
+if TYPE_CHECKING:
+    from protocols.protocols import Fold
 
 
 @dataclass
@@ -162,7 +165,9 @@ def sweep_identity(spec: ExperimentSpec) -> str:
     return stable_hash(d)
 
 
-def fold_manifest(spec: ExperimentSpec, data_root: Path) -> tuple[list[str], pd.DataFrame]:
+def fold_manifest(spec: ExperimentSpec, data_root: Path) -> tuple[list[Fold], pd.DataFrame]:
+    """The spec's folds (the ones it names, else all) and the manifest of their videos: built
+    once per sweep here and handed to every trial, so no trial reads the manifests again."""
     from protocols.protocols import PROTOCOLS
 
     try:
@@ -178,7 +183,7 @@ def fold_manifest(spec: ExperimentSpec, data_root: Path) -> tuple[list[str], pd.
         folds = [f for f in folds if f.name in spec.folds]
     frames = [df for f in folds for df in (f.train, f.dev, f.test) if len(df)]
     manifest = pd.concat(frames).drop_duplicates(["dataset", "video_id"]).reset_index(drop=True)
-    return [f.name for f in folds], manifest
+    return folds, manifest
 
 
 @dataclass(frozen=True)
@@ -209,11 +214,11 @@ def _run_locked(
     tracker: Tracker,
     req: RunRequest,
     start: float,
-    folds: list[str],
+    folds: list[Fold],
     manifest: pd.DataFrame,
 ) -> RunSummary:
     data_root, cache_root, console, fresh = req.data_root, req.cache_root, req.console, req.fresh
-    jobs = expand_jobs(spec, folds, data_fingerprint(manifest))
+    jobs = expand_jobs(spec, [f.name for f in folds], data_fingerprint(manifest))
     done = {} if fresh else tracker.finished_run_keys()
     todo = [j for j in jobs if j.run_key not in done]
     plan = sampling_plan(spec, jobs, tracker, fresh)
@@ -264,7 +269,9 @@ def _run_locked(
             sink = TrialSink(tracker, parent, spec, view, done, dataset=data)
             where = {"data_root": data_root, "cache_root": cache_root}
             storage = req.storage_path or os.environ.get("FAS_STORAGE_PATH")
-            options = RunOptions(spec.resources, data_root, cache_root, storage, spec.retries)
+            options = RunOptions(
+                spec.resources, data_root, cache_root, storage, spec.retries, folds=folds
+            )
 
             def recover(name: str) -> tuple[set[str], dict[str, Job], dict[str, str]]:
                 """What a dead driver's experiment ``name`` left (--fresh: nothing): finished
