@@ -15,6 +15,7 @@ the same name replaces the old state.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from rich.console import Console
 
 from orchestrator.backend.cluster import cluster_resources, init_ray, map_tasks
 from orchestrator.backend.driver import RunOptions, recover_experiment, run_sampled, run_trials
+from orchestrator.event_queue import QueuedEvents
 from orchestrator.jobs import (
     Job,
     code_version,
@@ -260,6 +262,7 @@ def _run_locked(
     tracker.log_artifacts(parent, plan_files)
     status = "FAILED"
     sink: TrialSink | None = None
+    events: QueuedEvents | None = None
     try:
         with SweepProgress(console, len(todo) + n_sampled, spec.name) as view:
             t0 = time.perf_counter()
@@ -267,6 +270,7 @@ def _run_locked(
             summary.prepare_seconds = time.perf_counter() - t0
             data = dataset_input(manifest, spec.protocol, data_fingerprint(manifest))
             sink = TrialSink(tracker, parent, spec, view, done, dataset=data)
+            events = QueuedEvents(sink)  # MLflow writes off Tune's event loop, in order
             where = {"data_root": data_root, "cache_root": cache_root}
             storage = req.storage_path or os.environ.get("FAS_STORAGE_PATH")
             options = RunOptions(
@@ -278,7 +282,7 @@ def _run_locked(
                 trials delivered now, unfinished ones with their checkpoints."""
                 if fresh:
                     return set(), {}, {}
-                settled, left, points = recover_experiment(sink, name=name, storage_path=storage)
+                settled, left, points = recover_experiment(events, name=name, storage_path=storage)
                 if settled or points:
                     view.console.print(
                         f"  recovered {name}: {len(settled - set(done))} finished trial(s) "
@@ -291,7 +295,7 @@ def _run_locked(
             settled, _, points = recover(name) if todo else (set(), {}, {})
             todo = [j for j in todo if j.run_key not in settled]
             summary.trials_wall_seconds += run_trials(
-                todo, sink, name=name, options=options, resume=points
+                todo, events, name=name, options=options, resume=points
             )
             for template, remaining, seed in plan:
                 if not remaining:
@@ -300,30 +304,33 @@ def _run_locked(
                 settled, left, points = recover(name)
                 unfinished = [j for k, j in left.items() if k not in done]
                 summary.trials_wall_seconds += run_trials(
-                    unfinished, sink, name=name, options=options, resume=points
+                    unfinished, events, name=name, options=options, resume=points
                 )
                 drawn = len(settled - set(done)) + len(unfinished)  # samples the dead driver drew
                 if remaining > drawn:
                     summary.trials_wall_seconds += run_sampled(
                         template,
                         _choices(template),
-                        sink,
+                        events,
                         num_samples=remaining - drawn,
                         algorithm=spec.sampling["algorithm"],
                         seed=seed + drawn,
                         name=name,
                         options=options,
                     )
+            events.close()  # every trial's run is written before the summary is read
         summary.finished, summary.failed = sink.summary_finished, sink.summary_failed
         summary.trial_seconds, summary.resumed = sink.trial_seconds, sink.resumed
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"  # Ctrl-C: what finished is kept, the same command resumes the rest
         if sink is not None:
+            _settle(events)
             summary.finished, summary.failed = sink.summary_finished, sink.summary_failed
             sink.interrupted()
         raise
     finally:
+        _settle(events)  # a failed sweep still records the trials that ended
         summary.wall_seconds = time.perf_counter() - start
         tracker.set_tags(
             parent, {"n_finished": len(summary.finished), "n_failed": len(summary.failed)}
@@ -332,6 +339,14 @@ def _run_locked(
             publish_summary(tracker, parent, spec.name, console, spec)
         tracker.end(parent, status)
     return summary
+
+
+def _settle(events: QueuedEvents | None) -> None:
+    """Deliver the queued trial events of a sweep that stops on an error or Ctrl-C (the error
+    that stopped it is the one raised, not the sink's)."""
+    if events is not None:
+        with contextlib.suppress(Exception):
+            events.close()
 
 
 def publish_summary(
