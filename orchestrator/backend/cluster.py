@@ -9,10 +9,6 @@ import ray
 
 from orchestrator.settings import LOG_LEVEL_ENV
 
-#: What a local Ray's workers import before they take work (Ray logs and skips one that fails):
-#: torch, the FLOP counter's first use (it loads torch._dynamo), the workloads, the trainable.
-PRELOAD_MODULES = ("torch", "torch._dynamo", "workloads.catalog", "orchestrator.backend.trial")
-
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Connect to a cluster (``address``, e.g. ``auto``) or start a local Ray."""
@@ -32,10 +28,6 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         # interface and ignores a loopback node address; its token authentication, on by
         # default, is what guards them: README, reliability.)
         kwargs["address"] = "local"
-        # Ray starts a worker per CPU at once; each imports what a trial needs while the driver
-        # still prepares the sweep, so Tune's trial actors (which take these workers) start
-        # warm instead of spending seconds on imports after the sweep began.
-        kwargs["_system_config"] = {"preload_python_modules": list(PRELOAD_MODULES)}
         if num_cpus:
             kwargs["num_cpus"] = num_cpus
     ray.init(**kwargs)
