@@ -91,7 +91,7 @@ def main() -> None:
     cache_root = resolve_cache_root()
     folds, manifest = fold_manifest(spec, root)
     build_cache(manifest, data_config(parse(TrainEvalParams, params)), cache_root)
-    job = expand_jobs(spec, folds[:1], data_fingerprint(manifest))[0]
+    job = expand_jobs(spec, [folds[0].name], data_fingerprint(manifest))[0]
     fold = PROTOCOLS.get(spec.protocol).folds(root)[0]
     train_frames = len(fold.train) * int(params["frames_per_video"])
     samples = train_frames * args.epochs

@@ -15,18 +15,20 @@ the same name replaces the old state.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
 
 from orchestrator.backend.cluster import cluster_resources, init_ray, map_tasks
 from orchestrator.backend.driver import RunOptions, recover_experiment, run_sampled, run_trials
+from orchestrator.event_queue import QueuedEvents
 from orchestrator.jobs import (
     Job,
     code_version,
@@ -43,6 +45,9 @@ from orchestrator.tracking.claim import DriverLock
 from orchestrator.tracking.presentation import dataset_input, source_tags
 from orchestrator.tracking.runs import Tracker
 from workloads.frames import VideoDecodeError
+
+if TYPE_CHECKING:
+    from protocols.protocols import Fold
 
 
 @dataclass
@@ -162,7 +167,9 @@ def sweep_identity(spec: ExperimentSpec) -> str:
     return stable_hash(d)
 
 
-def fold_manifest(spec: ExperimentSpec, data_root: Path) -> tuple[list[str], pd.DataFrame]:
+def fold_manifest(spec: ExperimentSpec, data_root: Path) -> tuple[list[Fold], pd.DataFrame]:
+    """The spec's folds (the ones it names, else all) and the manifest of their videos: built
+    once per sweep here and handed to every trial, so no trial reads the manifests again."""
     from protocols.protocols import PROTOCOLS
 
     try:
@@ -178,7 +185,7 @@ def fold_manifest(spec: ExperimentSpec, data_root: Path) -> tuple[list[str], pd.
         folds = [f for f in folds if f.name in spec.folds]
     frames = [df for f in folds for df in (f.train, f.dev, f.test) if len(df)]
     manifest = pd.concat(frames).drop_duplicates(["dataset", "video_id"]).reset_index(drop=True)
-    return [f.name for f in folds], manifest
+    return folds, manifest
 
 
 @dataclass(frozen=True)
@@ -209,11 +216,11 @@ def _run_locked(
     tracker: Tracker,
     req: RunRequest,
     start: float,
-    folds: list[str],
+    folds: list[Fold],
     manifest: pd.DataFrame,
 ) -> RunSummary:
     data_root, cache_root, console, fresh = req.data_root, req.cache_root, req.console, req.fresh
-    jobs = expand_jobs(spec, folds, data_fingerprint(manifest))
+    jobs = expand_jobs(spec, [f.name for f in folds], data_fingerprint(manifest))
     done = {} if fresh else tracker.finished_run_keys()
     todo = [j for j in jobs if j.run_key not in done]
     plan = sampling_plan(spec, jobs, tracker, fresh)
@@ -255,6 +262,7 @@ def _run_locked(
     tracker.log_artifacts(parent, plan_files)
     status = "FAILED"
     sink: TrialSink | None = None
+    events: QueuedEvents | None = None
     try:
         with SweepProgress(console, len(todo) + n_sampled, spec.name) as view:
             t0 = time.perf_counter()
@@ -262,16 +270,19 @@ def _run_locked(
             summary.prepare_seconds = time.perf_counter() - t0
             data = dataset_input(manifest, spec.protocol, data_fingerprint(manifest))
             sink = TrialSink(tracker, parent, spec, view, done, dataset=data)
+            events = QueuedEvents(sink)  # MLflow writes off Tune's event loop, in order
             where = {"data_root": data_root, "cache_root": cache_root}
             storage = req.storage_path or os.environ.get("FAS_STORAGE_PATH")
-            options = RunOptions(spec.resources, data_root, cache_root, storage, spec.retries)
+            options = RunOptions(
+                spec.resources, data_root, cache_root, storage, spec.retries, folds=folds
+            )
 
             def recover(name: str) -> tuple[set[str], dict[str, Job], dict[str, str]]:
                 """What a dead driver's experiment ``name`` left (--fresh: nothing): finished
                 trials delivered now, unfinished ones with their checkpoints."""
                 if fresh:
                     return set(), {}, {}
-                settled, left, points = recover_experiment(sink, name=name, storage_path=storage)
+                settled, left, points = recover_experiment(events, name=name, storage_path=storage)
                 if settled or points:
                     view.console.print(
                         f"  recovered {name}: {len(settled - set(done))} finished trial(s) "
@@ -284,7 +295,7 @@ def _run_locked(
             settled, _, points = recover(name) if todo else (set(), {}, {})
             todo = [j for j in todo if j.run_key not in settled]
             summary.trials_wall_seconds += run_trials(
-                todo, sink, name=name, options=options, resume=points
+                todo, events, name=name, options=options, resume=points
             )
             for template, remaining, seed in plan:
                 if not remaining:
@@ -293,30 +304,33 @@ def _run_locked(
                 settled, left, points = recover(name)
                 unfinished = [j for k, j in left.items() if k not in done]
                 summary.trials_wall_seconds += run_trials(
-                    unfinished, sink, name=name, options=options, resume=points
+                    unfinished, events, name=name, options=options, resume=points
                 )
                 drawn = len(settled - set(done)) + len(unfinished)  # samples the dead driver drew
                 if remaining > drawn:
                     summary.trials_wall_seconds += run_sampled(
                         template,
                         _choices(template),
-                        sink,
+                        events,
                         num_samples=remaining - drawn,
                         algorithm=spec.sampling["algorithm"],
                         seed=seed + drawn,
                         name=name,
                         options=options,
                     )
+            events.close()  # every trial's run is written before the summary is read
         summary.finished, summary.failed = sink.summary_finished, sink.summary_failed
         summary.trial_seconds, summary.resumed = sink.trial_seconds, sink.resumed
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"  # Ctrl-C: what finished is kept, the same command resumes the rest
         if sink is not None:
+            _settle(events)
             summary.finished, summary.failed = sink.summary_finished, sink.summary_failed
             sink.interrupted()
         raise
     finally:
+        _settle(events)  # a failed sweep still records the trials that ended
         summary.wall_seconds = time.perf_counter() - start
         tracker.set_tags(
             parent, {"n_finished": len(summary.finished), "n_failed": len(summary.failed)}
@@ -325,6 +339,14 @@ def _run_locked(
             publish_summary(tracker, parent, spec.name, console, spec)
         tracker.end(parent, status)
     return summary
+
+
+def _settle(events: QueuedEvents | None) -> None:
+    """Deliver the queued trial events of a sweep that stops on an error or Ctrl-C (the error
+    that stopped it is the one raised, not the sink's)."""
+    if events is not None:
+        with contextlib.suppress(Exception):
+            events.close()
 
 
 def publish_summary(

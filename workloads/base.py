@@ -34,6 +34,7 @@ from core.registry import Registry
 from workloads.params import P, TrialParams, parse
 
 if TYPE_CHECKING:
+    from protocols.protocols import Fold
     from search_spaces.spaces import SearchSpace
     from workloads.pipeline import PipelineConfig
 
@@ -64,6 +65,9 @@ class DataHandle:
     resume: Checkpoint | None = None
     #: Whether the caller stores checkpoints passed to ``report`` (else none are built).
     checkpointing: bool = False
+    #: The fold's rows when the caller already built them (the driver does, once per sweep):
+    #: the trial then reads no manifest; None: the workload builds its fold from ``data_root``.
+    fold_rows: Fold | None = None
 
 
 @dataclass

@@ -145,6 +145,8 @@ def pipeline_config(params: RetrainParams, input_size: int, map_size: int) -> Pi
 
 
 def load_fold(data: DataHandle) -> Fold:
+    if data.fold_rows is not None and data.fold_rows.name == data.fold:
+        return data.fold_rows
     folds = PROTOCOLS.get(data.protocol).folds(data.data_root)
     for fold in folds:
         if fold.name == data.fold:

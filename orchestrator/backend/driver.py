@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,10 @@ class RunOptions:
     storage_path: str | None = None
     #: Tune's retries of a trial lost to infrastructure (a node, an actor).
     max_failures: int = 0
+    #: The sweep's folds (``protocols.protocols.Fold``), built once by the driver and handed
+    #: to the trials through Ray's object store (``tune.with_parameters``): a trial reads no
+    #: manifest. Empty: each trial builds its own fold.
+    folds: Sequence[Any] = ()
 
     def trial_ctx(self, resume: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The context every trial of an experiment gets (``resume``: run key -> checkpoint)."""
@@ -190,7 +194,7 @@ def _tuner(
     if not ctx.get(RESUME_KEY):
         forget(resume_area(path))  # ... and, unless it continues them, old checkpoints
     return tune.Tuner(
-        _trainable(ctx),
+        _trainable(ctx, options.folds),
         param_space=param_space,
         tune_config=tune.TuneConfig(
             trial_name_creator=lambda t: job_of(t.config).label,
@@ -221,12 +225,16 @@ def _tune_env() -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
-def _trainable(ctx: dict[str, Any]):
+def _trainable(ctx: dict[str, Any], folds: Sequence[Any] = ()):
     """The function trainable with one trial's reservation (a Train driver's workers reserve
-    for themselves, so the driver takes almost nothing)."""
+    for themselves, so the driver takes almost nothing); a single-worker trial gets the sweep's
+    ``folds`` from the object store."""
     if int(ctx.get("workers", 1)) > 1:
         return tune.with_resources(run_trial, dict(DRIVER_RESOURCES))
-    return tune.with_resources(run_trial, {"cpu": ctx.get("cpu", 1.0), "gpu": ctx.get("gpu", 0.0)})
+    trainable = run_trial
+    if folds:
+        trainable = tune.with_parameters(run_trial, folds={f.name: f for f in folds})
+    return tune.with_resources(trainable, {"cpu": ctx.get("cpu", 1.0), "gpu": ctx.get("gpu", 0.0)})
 
 
 def _fit(tuner: tune.Tuner, storage_path: str | None, name: str):

@@ -36,8 +36,9 @@ from orchestrator.trials import (
 )
 
 
-def run_trial(config: dict[str, Any]) -> None:
-    """The function trainable: run the job's workload, report epochs, checkpoint the result."""
+def run_trial(config: dict[str, Any], folds: Mapping[str, Any] | None = None) -> None:
+    """The function trainable: run the job's workload, report epochs, checkpoint the result
+    (``folds``: the sweep's folds by name, built by the driver, or None)."""
     from workloads.base import WORKLOADS
 
     job, ctx = job_of(config), config["ctx"]
@@ -68,7 +69,7 @@ def run_trial(config: dict[str, Any]) -> None:
         gate(job.run_key, int(last.get("epoch", 0)))
 
     try:
-        data = data_handle(job, ctx, resume)
+        data = data_handle(job, ctx, resume, (folds or {}).get(job.fold))
         result = WORKLOADS.get(job.workload).run_trial(job.params, data, report)
     except Exception as exc:  # noqa: BLE001 - an application error is final: no retry, no loss
         # Tune retries what raises (a lost node, a killed actor); a bad video or a diverging

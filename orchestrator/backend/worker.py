@@ -34,12 +34,17 @@ def setup_workloads(ctx: Mapping[str, Any]) -> None:
     torch.set_num_threads(max(1, int(ctx["threads"])))
 
 
-def data_handle(job: Job, ctx: Mapping[str, Any], resume: Mapping[str, bytes] | None):
-    """The workload's data handle; every trial checkpoints (``report(metrics, checkpoint)``)."""
+def data_handle(
+    job: Job, ctx: Mapping[str, Any], resume: Mapping[str, bytes] | None, fold_rows: Any = None
+):
+    """The workload's data handle; every trial checkpoints (``report(metrics, checkpoint)``).
+    ``fold_rows``: the job's fold as the driver built it (None: the workload builds it)."""
     from workloads.base import DataHandle
 
     root, cache = Path(ctx["data_root"]), Path(ctx["cache_root"])
-    return DataHandle(root, job.protocol, job.fold, cache, resume=resume, checkpointing=True)
+    return DataHandle(
+        root, job.protocol, job.fold, cache, resume=resume, checkpointing=True, fold_rows=fold_rows
+    )
 
 
 def resume_files(checkpoint, recovered: str | None) -> dict[str, bytes] | None:
