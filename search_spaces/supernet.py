@@ -19,6 +19,7 @@ from torch import nn
 from search_spaces.discrete import LevelNetwork, TwoInputNetwork, preprocess
 from search_spaces.genotypes import Genotype, derive_genotype
 from search_spaces.ops import Zero, relu_tail
+from search_spaces.recompute import recompute
 from search_spaces.spaces import SearchSpace, build_op, is_pool
 
 __all__ = [
@@ -148,7 +149,13 @@ class SearchCell(nn.Module):
     def forward(
         self, s0: torch.Tensor, s1: torch.Tensor, alpha_w: torch.Tensor, beta_w: torch.Tensor
     ) -> torch.Tensor:
-        states = [self.pre[0](s0), self.pre[1](s1)]
+        if self.mixed[0].fused:
+            # the preprocessing (ReLU, 1x1 conv or factorized reduce, BN) is recomputed in
+            # backward from its input, the previous cells' outputs, which two cells read: kept
+            # once instead of two ReLU outputs and two conv outputs, a cost K does not divide
+            states = [recompute(self.pre[0], s0), recompute(self.pre[1], s1)]
+        else:
+            states = [self.pre[0](s0), self.pre[1](s1)]
         # every edge leaving a state bypasses the same channels the same way (one stride per
         # state): pool them once, not once per edge (computed and kept for backward once)
         rests: dict[int, torch.Tensor] = {}
