@@ -32,4 +32,5 @@ bench: setup
 	$(BIN)/python bench/bench_cache.py
 	$(BIN)/python bench/bench_orchestration.py
 	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_search.py --space autofas --layers 4 --size 48 --batch 8
 	$(BIN)/python bench/bench_search_step.py
