@@ -26,7 +26,7 @@ __all__ = ["recompute"]
 
 @contextmanager
 def _running_stats_frozen(module: nn.Module) -> Iterator[None]:
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in module.modules() if getattr(m, "track_running_stats", False)]
     tracked = [m.track_running_stats for m in norms]
     for m in norms:  # training mode then normalises by the batch and leaves the buffers alone
         m.track_running_stats = False
