@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python bench/bench_datapath.py
 	$(BIN)/python bench/bench_orchestration.py
 	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_search.py --space autofas --layers 4 --size 48 --batch 8
 	$(BIN)/python bench/bench_search_step.py
 	$(BIN)/python bench/bench_plan.py
 	$(BIN)/python bench/bench_synth.py --users 4

@@ -19,6 +19,7 @@ from torch import nn
 from search_spaces.discrete import LevelNetwork, TwoInputNetwork, preprocess
 from search_spaces.genotypes import Genotype, derive_genotype
 from search_spaces.ops import Zero, relu_tail
+from search_spaces.recompute import recompute
 from search_spaces.spaces import SearchSpace, build_op, is_pool
 
 __all__ = [
@@ -89,7 +90,11 @@ class MixedOp(nn.Module):
     def bypassed(self, x: torch.Tensor) -> torch.Tensor:
         """The channels that skip the candidates (max-pooled in reduction edges); ``K > 1``."""
         assert self.bypass is not None
-        return self.bypass(x[:, x.shape[1] // self.k :])
+        rest = x[:, x.shape[1] // self.k :]
+        if self.fused and isinstance(self.bypass, nn.MaxPool2d):
+            # recomputed in backward from the state (kept anyway) instead of keeping the indices
+            return recompute(self.bypass, rest)
+        return self.bypass(rest)
 
     def forward(
         self,
@@ -148,7 +153,25 @@ class SearchCell(nn.Module):
     def forward(
         self, s0: torch.Tensor, s1: torch.Tensor, alpha_w: torch.Tensor, beta_w: torch.Tensor
     ) -> torch.Tensor:
-        states = [self.pre[0](s0), self.pre[1](s1)]
+        return torch.cat(self.node_states([s0], [s1], alpha_w, beta_w), dim=1)
+
+    def node_states(
+        self,
+        s0: Sequence[torch.Tensor],
+        s1: Sequence[torch.Tensor],
+        alpha_w: torch.Tensor,
+        beta_w: torch.Tensor,
+    ) -> list[torch.Tensor]:
+        """The intermediate nodes' states (the output is their concatenation) from the two
+        inputs, each given as the pieces it concatenates (a previous cell's node states)."""
+        if self.mixed[0].fused:
+            # the preprocessing (ReLU, 1x1 conv or factorized reduce, BN) is recomputed in
+            # backward from the previous cells' node states, which their edges keep anyway:
+            # no ReLU output, conv output or concatenated cell output kept for it, costs that
+            # K does not divide
+            states = [recompute(self.pre[0], *s0), recompute(self.pre[1], *s1)]
+        else:
+            states = [self.pre[0](torch.cat(list(s0), 1)), self.pre[1](torch.cat(list(s1), 1))]
         # every edge leaving a state bypasses the same channels the same way (one stride per
         # state): pool them once, not once per edge (computed and kept for backward once)
         rests: dict[int, torch.Tensor] = {}
@@ -165,7 +188,7 @@ class SearchCell(nn.Module):
                     out = out + op(states[i], alpha_w[e], rests.get(i), beta_w[e])
                 e += 1
             states.append(out)  # type: ignore[arg-type]
-        return torch.cat(states[2:], dim=1)
+        return states[2:]
 
 
 class ChainSearchCell(nn.Module):
@@ -253,9 +276,22 @@ class TwoInputSupernet(TwoInputNetwork, Supernet):
 
         super().__init__(space, C, make_cell, depth_head)
         self._init_arch(space, k)
+        self.fused = mixed.fused
 
     def cell_args(self) -> dict[str, tuple[torch.Tensor, ...]]:
         return Supernet.cell_args(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.fused:
+            return super().forward(x)
+        # the fast path hands each cell the previous cells' node states rather than their
+        # concatenation, and recomputes the stems in backward (see ``SearchCell.node_states``)
+        args = self.cell_args()
+        s0 = recompute(self.stem0, x)
+        s0s, s1s = [s0], [recompute(self.stem1, s0)]
+        for cell in self.cells:
+            s0s, s1s = s1s, cell.node_states(s0s, s1s, *args[cell.cell_type])
+        return self.head(torch.cat(s1s, dim=1))
 
 
 class LevelSupernet(LevelNetwork, Supernet):

@@ -98,3 +98,15 @@ def test_double_backward_matches_the_reference(name: str) -> None:
         results.append(grads(sum(gi.square().sum() for gi in g), [*arch, *w]))
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, **TOL)
+
+
+def test_fast_cell_forward_matches_the_reference_cell() -> None:
+    """A fast cell called on tensors (its concatenated output) equals the plain cell."""
+    space = make_space("baseline_van", C=8, layers=3)
+    torch.manual_seed(0)
+    fast = build_supernet(space, k=4)
+    ref = build_supernet(space, k=4, reference=True)
+    ref.load_state_dict(fast.state_dict())
+    s0, s1 = torch.randn(2, 24, 8, 8), torch.randn(2, 24, 8, 8)
+    outs = [net.cells[0](s0, s1, *net.cell_args()["normal"]) for net in (fast, ref)]
+    torch.testing.assert_close(outs[0], outs[1], **TOL)
