@@ -19,7 +19,7 @@ def test_list_shows_experiments_and_preset_sizes() -> None:
     out = runner.invoke(app, ["list"])
     assert out.exit_code == 0, out.output
     assert "ablation_cdc_theta" in out.output and "ablation_cdp_gamma" in out.output
-    assert "11/12/11" in out.output  # 11 theta values x 1 seed; quick: 4 values x 3 seeds
+    assert "11/6/11" in out.output  # 11 theta values x 1 seed; quick: 2 values x 3 seeds
 
 
 def test_score_json_matches_the_metrics_module(tmp_path: Path) -> None:
