@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from search_spaces.genotypes import Genotype, validate_genotype
-from search_spaces.nets import count_parameters, shape_pass
+from search_spaces.nets import count_parameters
 from search_spaces.ops import (
     CentralDifferenceConv2d,
     CentralDifferencePool2d,
@@ -259,8 +259,11 @@ def build_network(
 
 def count_flops(model: nn.Module, input_size: int, batch: int = 1) -> int:
     """Forward FLOPs of one ``(batch, 3, S, S)`` input as counted by torch's FlopCounterMode
-    (a multiply-add counts 2; the papers' "FLOPs" are usually multiply-adds, i.e. half this).
-    The counter reads shapes only, so the pass runs on the meta device (``shape_pass``)."""
-    with FlopCounterMode(display=False) as counter:
-        shape_pass(model, input_size, batch)
+    (a multiply-add counts 2; the papers' "FLOPs" are usually multiply-adds, i.e. half this)."""
+    was_training = model.training
+    model.eval()
+    x = torch.zeros(batch, 3, input_size, input_size)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    model.train(was_training)
     return int(counter.get_total_flops())

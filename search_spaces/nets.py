@@ -22,7 +22,7 @@ from search_spaces.ops import (
     conv_bn_relu,
 )
 
-__all__ = ["NETWORKS", "DepthMapNet", "count_parameters", "scale_channels", "shape_pass"]
+__all__ = ["NETWORKS", "DepthMapNet", "count_parameters", "scale_channels"]
 
 NETWORKS: Registry[Callable[..., nn.Module]] = Registry(
     "network",
@@ -116,23 +116,6 @@ class DepthMapNet(nn.Module):
                 s = F.interpolate(s, size=size, mode="bilinear", align_corners=False)
             skips.append(s)
         return self.head(torch.cat(skips, dim=1)).squeeze(1)
-
-
-def shape_pass(model: nn.Module, input_size: int, batch: int = 1) -> torch.Tensor:
-    """The eval-mode output of ``model`` on a ``(batch, 3, S, S)`` input, computed on the meta
-    device: shapes only, no arithmetic (what a FLOP count or an output size needs, at no
-    compute cost whatever the network's size). ``model`` itself is left as it was."""
-    tensors = dict(model.named_parameters())
-    tensors.update(model.named_buffers())
-    meta = {name: t.to("meta") for name, t in tensors.items()}
-    x = torch.zeros(batch, 3, input_size, input_size, device="meta")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return torch.func.functional_call(model, meta, (x,))
-    finally:
-        model.train(was_training)
 
 
 def count_parameters(model: nn.Module) -> int:

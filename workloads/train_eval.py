@@ -28,7 +28,7 @@ from protocols.protocols import PROTOCOLS, Fold
 from search_spaces.discrete import build_network, count_flops
 from search_spaces.draw import draw_genotype
 from search_spaces.genotypes import Genotype
-from search_spaces.nets import NETWORKS, count_parameters, shape_pass
+from search_spaces.nets import NETWORKS, count_parameters
 from workloads import checkpointing, distributed
 from workloads.base import (
     GENOTYPE_NETWORK,
@@ -95,12 +95,16 @@ def build_model(params: TrainEvalParams) -> nn.Module:
 
 
 def map_size_of(model: nn.Module, input_size: int) -> int:
-    """The side of the model's output map, found by a shape-only pass (``shape_pass``).
+    """The side of the model's output map, found by one forward pass on a dummy image.
 
     Scalar (``ce``) heads have no map: the cache still stores labels at the skeleton's map size
     so a search (map supernet) and the retrain of its genotype share one frame cache.
     """
-    out = shape_pass(model, input_size)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, input_size, input_size))
+    model.train(was_training)
     if out.dim() >= 3:
         return int(out.shape[-1])
     space = getattr(model, "space", None)
