@@ -17,6 +17,10 @@ measured in the same run, so other processes slowing the machine stretch both al
 compute share of the Tune wall is the robust figure, and the load average is printed beside it.
 ``--marginal`` runs the sweep again with twice the seeds: the extra overhead per extra trial
 (what each job costs) against the fixed start-up (Ray starting the trial actors, their imports).
+
+Smoke jobs are about a second of compute each against a start-up of a few CPU-seconds per trial
+process, so the fan-out figure is also worth reading at a realistic job size, with the same data:
+``--set epochs=6`` (each job then trains for several seconds; the 11 trials stay under ~3 min).
 """
 
 from __future__ import annotations

@@ -4,17 +4,14 @@ puts the variant's name and score there).
 
 The one drawing: a trial logs it as ``genotype.png`` and the HTML report draws each variant's
 ``genotype.json`` with it. Matplotlib's object API on the Agg canvas, so it never touches
-pyplot's global state or needs a display (safe inside Ray workers).
+pyplot's global state or needs a display (safe inside Ray workers). Matplotlib is imported
+by the functions that draw, on their first call: a trial process that never draws (every
+hand-designed net) never pays its import.
 """
 
 from __future__ import annotations
 
 import io
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrowPatch
 
 from search_spaces.genotypes import Genotype
 from search_spaces.spaces import SearchSpace, is_parameter_free
@@ -75,6 +72,8 @@ def _kind(name: str, x: float) -> str:
 
 
 def _draw_cell(ax, pos: dict, edges: list, colours: dict, curved: bool) -> None:
+    from matplotlib.patches import FancyArrowPatch
+
     for src, dst, op in edges:
         arrow = FancyArrowPatch(
             pos[src],
@@ -106,6 +105,10 @@ def _draw_cell(ax, pos: dict, edges: list, colours: dict, curved: bool) -> None:
 
 def draw_genotype(genotype: Genotype, title: str = "", dpi: int = 100) -> bytes:
     """PNG bytes: one panel per cell type, a legend of the ops used (dashed: parameter-free)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
     space = genotype.make_space()
     colours = op_colours(space)
     chain = space.chain
