@@ -229,7 +229,8 @@ def build_plan(
     from orchestrator.plan import Plan, cache_bytes, fold_frames, planned_jobs, slots
     from orchestrator.runner import fold_manifest
 
-    folds, manifest = fold_manifest(spec, root)
+    fold_rows, manifest = fold_manifest(spec, root)
+    folds = [f.name for f in fold_rows]
     jobs, templates = planned_jobs(spec, folds, manifest)
     videos = fold_frames(spec.protocol, root, folds)
     staged = [("trials", job) for job in jobs]

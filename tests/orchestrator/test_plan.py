@@ -53,7 +53,8 @@ def test_counts_are_what_run_schedules(experiment: str, sampled: int) -> None:
     d = plan_json(experiment, "--preset", "smoke", "--images-per-s", "100", "--gpus", "2")
     spec = validate_spec(resolve_experiment(experiment, "smoke"))
     with planning_root(None, spec.data_size, protocol_folders(spec.protocol)) as (root, _):
-        folds, manifest = fold_manifest(spec, root)
+        fold_rows, manifest = fold_manifest(spec, root)
+    folds = [f.name for f in fold_rows]
     jobs = expand_jobs(spec, folds, "x")
     assert d["trials"] == len(jobs) + sampled == spec.n_trials(len(folds))
     assert d["jobs"]["grid_jobs"] == len(jobs) and d["jobs"]["sampled"] == sampled

@@ -171,7 +171,7 @@ def test_list_json_and_choices() -> None:
     out = runner.invoke(app, ["list", "--json"])
     assert out.exit_code == 0, out.output
     rows = {r["experiment"]: r for r in json.loads(out.stdout)}
-    assert rows[EXPERIMENT]["trials"] == {"smoke": 11, "quick": 12, "paper": 11}
+    assert rows[EXPERIMENT]["trials"] == {"smoke": 11, "quick": 6, "paper": 11}
     assert rows[EXPERIMENT]["protocol"] == "oulu_npu_p1"
     for args, value, valid in (
         (["run", EXPERIMENT, "--preset", "huge"], "huge", ("smoke", "quick", "paper")),
