@@ -3,10 +3,8 @@ search-and-retrain recipe, and the smoke/quick/paper presets that scale them."""
 
 ELEVEN = tuple(round(0.1 * i, 1) for i in range(11))
 #: The quick preset's theta/gamma values: the reference and the papers' 0.7, three seeds each, so
-#: the demo (install, data and 6 trials of 20 epochs) stays within 15 minutes on 2 cores. Fewer
-#: epochs do not reach the benchmark's DepthNet target (10 epochs: test AUC 0.957-0.976, 20:
-#: 0.975-0.989), and four values at 20 epochs take ~20 minutes; ``--set grid.theta=[...]`` adds
-#: points to the same sweep.
+#: the demo (install, data and 6 trials) stays within 15 minutes on 2 cores; four values take ~20
+#: minutes, and ``--set grid.theta=[...]`` adds points to the same sweep.
 QUICK_GRID = (0.0, 0.7)
 
 #: Shared train_eval settings of the CDCN family (official CDCN training: Adam 1e-4, wd 5e-5,
@@ -50,13 +48,17 @@ ABLATION_PRESETS = {
     },
     # The laptop demo: 20 training subjects (fewer do not generalise to new faces), 10 test
     # subjects (intervals need them), lr 1e-3 (2e-3 and above stalls some seeds at the all-zero
-    # map of the depth loss's ReLU head), 20 epochs: ~160 s a trial on one core.
+    # map of the depth loss's ReLU head), ~180 s a trial on one core. DepthNet on P1, 3 seeds
+    # (ACER %, test AUC): 2 frames x 10 epochs 12.2 +- 2.1, 0.957-0.976; 2 x 20 (the same steps
+    # as 4 x 10) 9.0 +- 3.2, 0.975-0.989; 2 x 20 halving lr at epoch 10 8.2 +- 1.7, 0.980-0.987;
+    # 4 frames x 10 epochs 5.7 +- 2.8, 0.985-0.995 (more frames per video, and scores averaged over
+    # 4 of them, as the papers average 8).
     "quick": {
         "data_size": "quick",
         "width": 0.125,
         "input_size": 48,
-        "frames_per_video": 2,
-        "epochs": 20,
+        "frames_per_video": 4,
+        "epochs": 10,
         "batch_size": 32,
         "lr": 1e-3,
         "lr_step": 0,
