@@ -322,14 +322,17 @@ def screen_geometry(display: int, frame_size: int) -> tuple[int, int, int, int]:
     return ph, pw, ph, int(round(d.bezel * pw * 3))
 
 
-def screen_emission(
-    display: int, frames: np.ndarray, frame_size: int, gains: np.ndarray
-) -> Callable[[int], np.ndarray]:
-    """The screen playing sRGB ``frames``: frame i -> emitted radiance texture (3x3 texels per
-    panel pixel), with the backlight's per-frame gain."""
+@lru_cache(maxsize=2)
+def screen_panel(
+    display: int, frame_size: int, seed: int, user: int, size: int, n: int, fps: float,
+    session: int, room: int,
+) -> np.ndarray:  # fmt: skip
+    """The screen showing ``recording(seed, user, size, n, fps, session, room)`` before the
+    backlight: linear emission per panel pixel (n, ph, pw, 3), black level included (the replay
+    videos of a user's session on one display share it; each adds its own backlight gain)."""
     d = DISPLAYS[display]
+    frames = recording(seed, user, size, n, fps, session, room)[0]
     ph, pw, cw, _ = screen_geometry(display, frame_size)
-    n = len(frames)
     panel = np.zeros((n, ph, pw, 3), np.float32)
     x0 = (pw - cw) // 2
     for i in range(n):  # the player scales the video to the panel
@@ -337,12 +340,26 @@ def screen_emission(
     lin = np.power(np.clip(panel, 0, 1), np.float32(d.gamma))
     luma = (lin @ LUMA)[..., None]
     lin = np.clip(luma + np.float32(d.saturation) * (lin - luma), 0, None)
+    out = np.float32(d.black) + np.float32(1 - d.black) * lin
+    out.setflags(write=False)
+    return out
+
+
+def screen_emission(
+    display: int, panel: np.ndarray, gains: np.ndarray
+) -> Callable[[int], np.ndarray]:
+    """The screen showing ``panel`` (``screen_panel``): frame i -> emitted radiance texture (3x3
+    texels per panel pixel), with the backlight's per-frame gain."""
+    d = DISPLAYS[display]
+    n, ph, pw = panel.shape[:3]
     gain = np.asarray(gains, np.float32).reshape(-1, 1, 1, 1) * np.float32(d.white)
-    emit = gain * (np.float32(d.black) + np.float32(1 - d.black) * lin)
     mask = _subpixel_mask(d.fill, ph, pw)
 
     def frame(i: int) -> np.ndarray:
-        tex = cv2.resize(emit[i], (3 * pw, 3 * ph), interpolation=cv2.INTER_NEAREST)
-        return tex * mask
+        # nearest-neighbour upscaling copies values, so it commutes with the gain
+        tex = cv2.resize(panel[i], (3 * pw, 3 * ph), interpolation=cv2.INTER_NEAREST)
+        tex *= gain[i]
+        tex *= mask
+        return tex
 
     return frame

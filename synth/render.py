@@ -22,6 +22,7 @@ from .attacks import (
     print_sheet,
     recording,
     screen_emission,
+    screen_panel,
     screen_geometry,
 )
 from .camera import PHONES, Phone, background_crop, capture, session_light
@@ -135,7 +136,8 @@ def film_replay(
     d = DISPLAYS[display]
     s, f, n = bg.shape[0], size.frame_size, size.n_frames
     room = seed if room is None else room
-    rec, rec_eyes = recording(seed, spec.user, s, n, size.fps, spec.session, room)
+    key = (seed, spec.user, s, n, size.fps, spec.session, room)
+    rec_eyes = recording(*key)[1]
     ph, pw, cw, bez = screen_geometry(display, f)
     hw = (3 * ph + 2 * bez, 3 * pw + 2 * bez)
     x0 = (pw - cw) // 2
@@ -155,7 +157,7 @@ def film_replay(
     lam = lambert(tr, light.direction, 1, 0.0)[:, 0]
     surface = (BEZEL_ALBEDO * (amb + lrgb * lam[:, None]) + d.ambient_reflect * amb)[:, None, None]
     glares = specular(tr, light.direction, d.glare_sharpness)
-    emission = screen_emission(display, rec, f, flick)
+    emission = screen_emission(display, screen_panel(display, f, *key), flick)
     ones = np.ones(hw, np.float32)  # device coverage
     glass = d.glare * lrgb
     scenes, eyes = [], []
