@@ -65,3 +65,18 @@ def band_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -
 def unit(v: np.ndarray | tuple[float, ...]) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64)
     return v / np.linalg.norm(v)
+
+
+def channels_first(x: np.ndarray) -> np.ndarray:
+    """(..., H, W, C) -> a contiguous (C, ..., H, W) copy.
+
+    Per-pixel weights (H, W) and per-channel constants (C, 1, 1) then broadcast over long
+    contiguous runs; on (H, W, C) images numpy loops over the C channels innermost, several times
+    slower. The values are copied, not computed: arithmetic on either layout gives the same bits.
+    """
+    return np.ascontiguousarray(np.moveaxis(x, -1, 0))
+
+
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """(C, ..., H, W) -> a contiguous (..., H, W, C) copy (the layout OpenCV reads)."""
+    return np.ascontiguousarray(np.moveaxis(x, 0, -1))

@@ -22,11 +22,11 @@ from .attacks import (
     print_sheet,
     recording,
     screen_emission,
-    screen_panel,
     screen_geometry,
+    screen_panel,
 )
 from .camera import PHONES, Phone, background_crop, capture, session_light
-from .common import SUPERSAMPLE, rng_for
+from .common import SUPERSAMPLE, channels_first, channels_last, rng_for
 from .faces import Light, build_face, micro_motion, render_subject
 from .planar import (
     COARSE,
@@ -114,16 +114,17 @@ def film_print(
     grids = np.empty((n, COARSE, COARSE, 4), np.float32)  # shading rgb + gloss highlight
     grids[..., :3] = amb + lrgb * lambert(tr, light.direction, COARSE, bend)[:, None, :, None]
     grids[..., 3] = specular(tr, light.direction, PAPER_GLOSS_SHARPNESS, bend)
-    gloss = pr.gloss * lrgb
+    gloss = (pr.gloss * lrgb)[:, None, None]
+    back = channels_first(bg)  # composited channels-first (see channels_first)
     scenes, eyes = [], []
     for i in range(n):
-        shade = warp_coarse(grids[i], tr, i)
-        rgba = warp_rgba(sheet, tr, i)
-        alpha = rgba[..., 3:4]
-        scene = rgba[..., :3] * shade[..., :3] + (1 - alpha) * bg
+        shade = channels_first(warp_coarse(grids[i], tr, i))
+        rgba = channels_first(warp_rgba(sheet, tr, i))
+        alpha = rgba[3]
+        scene = rgba[:3] * shade[:3] + (1 - alpha) * back
         if pr.gloss:
-            scene += alpha * shade[..., 3:4] * gloss
-        scenes.append(scene)
+            scene += alpha * shade[3] * gloss
+        scenes.append(channels_last(scene))
         eyes.append(project(tr, i, eyes_tex))
     return scenes, None, eyes
 
@@ -155,19 +156,20 @@ def film_replay(
     rows = np.arange(s)[None, :] / s * d.band_cycles - d.band_hz * t[:, None]
     bands = (1 + d.band_amp * np.sin(2 * np.pi * rows + band_phase)).astype(np.float32)
     lam = lambert(tr, light.direction, 1, 0.0)[:, 0]
-    surface = (BEZEL_ALBEDO * (amb + lrgb * lam[:, None]) + d.ambient_reflect * amb)[:, None, None]
+    surface = (BEZEL_ALBEDO * (amb + lrgb * lam[:, None]) + d.ambient_reflect * amb)[..., None, None]
     glares = specular(tr, light.direction, d.glare_sharpness)
     emission = screen_emission(display, screen_panel(display, f, *key), flick)
     ones = np.ones(hw, np.float32)  # device coverage
-    glass = d.glare * lrgb
+    glass = (d.glare * lrgb)[:, None, None]
+    back = channels_first(bg)  # composited channels-first (see channels_first)
     scenes, eyes = [], []
     for i in range(n):
-        alpha = warp_rgba(ones, tr, i)[..., None]
-        emit = warp_rgba(emission(i), tr, i, offset=(bez, bez))
-        glare = warp_coarse(glares[i], tr, i)[..., None]
-        scene = emit * bands[i][:, None, None] + (1 - alpha) * bg
+        alpha = warp_rgba(ones, tr, i)
+        emit = channels_first(warp_rgba(emission(i), tr, i, offset=(bez, bez)))
+        glare = warp_coarse(glares[i], tr, i)
+        scene = emit * bands[i][:, None] + (1 - alpha) * back
         scene += alpha * (surface[i] + glare * glass)
-        scenes.append(scene)
+        scenes.append(channels_last(scene))
         eyes.append(project(tr, i, eyes_tex[i]))
     return scenes, None, eyes
 
