@@ -13,7 +13,16 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .common import LUMA, SUPERSAMPLE, band_noise, cct_rgb, rng_for, unit
+from .common import (
+    LUMA,
+    SUPERSAMPLE,
+    band_noise,
+    cct_rgb,
+    channels_first,
+    channels_last,
+    rng_for,
+    unit,
+)
 from .faces import Light
 
 #: Target linear mean (middle grey) of the face-weighted auto exposure, and its gain limits.
@@ -215,18 +224,35 @@ def capture(
                    interpolation=readout)
         for sc in scenes
     ]) * np.float32(exposure)  # fmt: skip
-    sigma = np.sqrt(np.float32(phone.read_noise**2) + np.float32(phone.shot_noise) * x.clip(0))
-    x += rng.standard_normal(x.shape, dtype=np.float32) * sigma
-    x *= gains
-    luma = (x @ LUMA)[..., None]
-    x = np.clip(luma + np.float32(phone.saturation) * (x - luma), 0, 1)
-    x = np.power(x, np.float32(1 / gamma))
+    sigma = x.clip(0)
+    sigma *= np.float32(phone.shot_noise)
+    sigma += np.float32(phone.read_noise**2)
+    noise = rng.standard_normal(x.shape, dtype=np.float32)
+    noise *= np.sqrt(sigma, out=sigma)
+    x += noise
+    # colour processing channels-first (see channels_first); the luma stays the same matmul
+    planes = channels_first(x)
+    planes *= gains[:, None, None, None]
+    luma = channels_last(planes) @ LUMA
+    planes -= luma
+    planes *= np.float32(phone.saturation)
+    planes += luma
+    np.clip(planes, 0, 1, out=planes)
+    np.power(planes, np.float32(1 / gamma), out=planes)
     if phone.sharpen:
+        x = channels_last(planes)
         blur = np.stack([cv2.GaussianBlur(fr, (0, 0), 1.0) for fr in x])
-        x += np.float32(phone.sharpen) * (x - blur)
-    imgs = np.clip(x[..., ::-1] * 255 + 0.5, 0, 255).astype(np.uint8)
+        detail = np.subtract(x, blur, out=blur)
+        detail *= np.float32(phone.sharpen)
+        x += detail
+    else:
+        x = channels_last(planes)
+    x *= 255
+    x += 0.5
+    imgs = np.clip(x, 0, 255, out=x).astype(np.uint8)
     out = np.empty((len(scenes), f, f, 3), np.uint8)
-    for i, img in enumerate(imgs):
+    for i, rgb in enumerate(imgs):
+        img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, phone.jpeg_quality])
         if not ok:
             raise RuntimeError("JPEG encoding failed")

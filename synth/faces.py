@@ -15,7 +15,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .common import band_noise, rng_for, wobble
+from .common import band_noise, channels_first, channels_last, rng_for, wobble
 
 #: Texture extent in face units (head, hair, neck and shoulders fit inside).
 U_RANGE = (-3.4, 3.4)
@@ -307,14 +307,15 @@ def render_subject(
     mx, my = cv2.convertMaps(u * tpu + ox, v * tpu + oy, cv2.CV_16SC2)  # reused 4 times
     z = _remap(model.zmap, mx, my)
     z2 = v * sp + (z * cyw - u * syw) * cp
-    a_open, a_closed = _remap(model.alb_open, mx, my), _remap(model.alb_closed, mx, my)
-    geom = _remap(model.geom, mx, my)
-    ap = a_open[..., 3]
+    # shaded channels-first (see channels_first)
+    a_open = channels_first(_remap(model.alb_open, mx, my))
+    a_closed = channels_first(_remap(model.alb_closed, mx, my))
+    nx, ny, nz, head = channels_first(_remap(model.geom, mx, my))
+    ap = a_open[3]
     eye = (ap < 1.0).astype(np.float32)
-    lid = (((ap >= 1.0 - pose.blink) & (ap < 1.0)).astype(np.float32))[..., None]
-    albedo = a_open[..., :3] + lid * (a_closed[..., :3] - a_open[..., :3])
-    alpha = a_closed[..., 3:4]
-    nx, ny, nz, head = geom[..., 0], geom[..., 1], geom[..., 2], geom[..., 3]
+    lid = ((ap >= 1.0 - pose.blink) & (ap < 1.0)).astype(np.float32)
+    albedo = a_open[:3] + lid * (a_closed[:3] - a_open[:3])
+    alpha = a_closed[3]
     nx1, nz1 = nx * cyw + nz * syw, nz * cyw - nx * syw
     ny2, nz2 = ny * cp - nz1 * sp, ny * sp + nz1 * cp
     nx3, ny3 = cr * nx1 - sr * ny2, sr * nx1 + cr * ny2
@@ -325,10 +326,11 @@ def render_subject(
     skin = _pow2k(ndh, shininess.bit_length() - 1)
     cornea = _pow2k(skin, (EYE_SHININESS // shininess).bit_length() - 1)
     spec = eye * (EYE_SPECULAR * cornea) + (1 - eye) * (SKIN_SPECULAR * head * skin)
-    lrgb = np.asarray(light.rgb, np.float32)
-    rad = albedo * (np.asarray(light.ambient, np.float32) + lrgb * lam[..., None])
-    rad += lrgb * spec[..., None]
-    out = alpha * (rad - background) + background
+    lrgb = np.asarray(light.rgb, np.float32)[:, None, None]
+    rad = albedo * (np.asarray(light.ambient, np.float32)[:, None, None] + lrgb * lam)
+    rad += lrgb * spec
+    back = channels_first(background)
+    out = channels_last(alpha * (rad - back) + back)
     depth = head * np.clip((z2 + 0.1) / (model.z_max + 0.1), 0, 1)
     eyes = []
     for ex in (-0.5, 0.5):
