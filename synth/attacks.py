@@ -220,29 +220,44 @@ def fm_screen(printer: int, n: int = FM_TILE, sigma: float = 1.5) -> np.ndarray:
     return out
 
 
-def halftone(values: np.ndarray, printer: int, texels_per_pitch: float) -> np.ndarray:
-    """Ink coverage (H, W, 3) of C, M, Y from ink amounts in [0, 1] (H, W, 3)."""
-    h, w = values.shape[:2]
-    cov = np.empty_like(values)
+@lru_cache(maxsize=4)
+def screen_thresholds(printer: int, h: int, w: int, texels_per_pitch: float) -> np.ndarray:
+    """The printer's halftone screen over an (h, w) texture: one threshold map per ink (3, h, w),
+    rotated cosine spots for AM (float64), the shifted blue-noise tile for FM (float32)."""
     if PRINTERS[printer].screen == "am":
-        edge = 1.6 / texels_per_pitch  # threshold change over ~one texel: soft dot edges
-        cov_curve, inputs = am_tone_curve(round(edge, 4))
-        values = np.interp(values, cov_curve, inputs).astype(np.float32)
+        out = np.empty((3, h, w))
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         k = np.float32(2 * np.pi / texels_per_pitch)
         for c, ang in enumerate(np.radians([15.0, 75.0, 0.0])):
             xr = xs * np.cos(ang) + ys * np.sin(ang)
             yr = -xs * np.sin(ang) + ys * np.cos(ang)
-            thr = 0.5 - 0.25 * (np.cos(k * xr) + np.cos(k * yr))
-            cov[..., c] = np.clip((values[..., c] - thr) / edge + 0.5, 0, 1)
+            out[c] = 0.5 - 0.25 * (np.cos(k * xr) + np.cos(k * yr))
     else:
+        out = np.empty((3, h, w), np.float32)
         tile = fm_screen(printer)
         gh, gw = max(1, int(h / texels_per_pitch)), max(1, int(w / texels_per_pitch))
         reps = (gh // FM_TILE + 1, gw // FM_TILE + 1)
         for c in range(3):  # one screen, shifted per ink so the inks' drops do not coincide
             grid = np.tile(np.roll(tile, (21 * c, 37 * c), (0, 1)), reps)
-            thr = cv2.resize(grid[:gh, :gw], (w, h), interpolation=cv2.INTER_NEAREST)
-            cov[..., c] = (values[..., c] > thr).astype(np.float32)
+            out[c] = cv2.resize(grid[:gh, :gw], (w, h), interpolation=cv2.INTER_NEAREST)
+    out.setflags(write=False)
+    return out
+
+
+def halftone(values: np.ndarray, printer: int, texels_per_pitch: float) -> np.ndarray:
+    """Ink coverage (H, W, 3) of C, M, Y from ink amounts in [0, 1] (H, W, 3)."""
+    h, w = values.shape[:2]
+    cov = np.empty_like(values)
+    thr = screen_thresholds(printer, h, w, texels_per_pitch)
+    if PRINTERS[printer].screen == "am":
+        edge = 1.6 / texels_per_pitch  # threshold change over ~one texel: soft dot edges
+        cov_curve, inputs = am_tone_curve(round(edge, 4))
+        values = np.interp(values, cov_curve, inputs).astype(np.float32)
+        for c in range(3):
+            cov[..., c] = np.clip((values[..., c] - thr[c]) / edge + 0.5, 0, 1)
+    else:
+        for c in range(3):
+            cov[..., c] = (values[..., c] > thr[c]).astype(np.float32)
     return cov
 
 
@@ -356,9 +371,8 @@ def screen_emission(
     mask = _subpixel_mask(d.fill, ph, pw)
 
     def frame(i: int) -> np.ndarray:
-        # nearest-neighbour upscaling copies values, so it commutes with the gain
-        tex = cv2.resize(panel[i], (3 * pw, 3 * ph), interpolation=cv2.INTER_NEAREST)
-        tex *= gain[i]
+        # nearest-neighbour upscaling copies values: the gain is applied before it, to 9x fewer
+        tex = cv2.resize(panel[i] * gain[i], (3 * pw, 3 * ph), interpolation=cv2.INTER_NEAREST)
         tex *= mask
         return tex
 

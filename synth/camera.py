@@ -184,14 +184,21 @@ def background_crop(seed: int, session: int, size: int, rng: np.random.Generator
     return np.ascontiguousarray(bg[y : y + size, x : x + size])
 
 
-def auto_exposure(scene: np.ndarray) -> float:
-    """Face-weighted exposure gain (``AE_SPOT``), locked on the first frame like a phone's AE."""
-    h, w = scene.shape[:2]
+@lru_cache(maxsize=4)
+def _metering_weight(h: int, w: int) -> tuple[np.ndarray, float]:
+    """The metering spot's weight per pixel of an (h, w) frame, and its sum."""
     yy, xx = np.mgrid[0:h, 0:w]
     cx, cy, r = AE_SPOT
     wgt = np.exp(-(((xx - cx * w) / (r * w)) ** 2 + ((yy - cy * h) / (r * h)) ** 2))
+    wgt.setflags(write=False)
+    return wgt, wgt.sum()
+
+
+def auto_exposure(scene: np.ndarray) -> float:
+    """Face-weighted exposure gain (``AE_SPOT``), locked on the first frame like a phone's AE."""
+    wgt, total = _metering_weight(*scene.shape[:2])
     lum = scene @ LUMA
-    mean = float((lum * wgt).sum() / wgt.sum())
+    mean = float((lum * wgt).sum() / total)
     return float(np.clip(AE_TARGET / max(mean, 1e-4), *AE_LIMITS))
 
 
