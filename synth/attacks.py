@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .camera import PHONES, auto_exposure, background_crop, session_light, white_balance
-from .common import LUMA, SUPERSAMPLE, band_noise, rng_for
+from .common import LUMA, SUPERSAMPLE, band_noise, channels_first, channels_last, rng_for
 from .faces import Light, Pose, build_face, micro_motion, render_subject
 
 #: Print/screen textures carry this many texels per output pixel (at the nominal distance).
@@ -135,11 +135,14 @@ def _encode_srgb(lin: np.ndarray, exposure: float, gains: np.ndarray) -> np.ndar
     screen loses on the way (paper and ink, panel resolution, glass): the attack's face then
     keeps about a live face's contrast, and what gives it away is local."""
     cam = PHONES[SOURCE_CAMERA]
-    x = np.clip(lin * gains * np.float32(exposure), 0, None)
-    luma = (x @ LUMA)[..., None]
+    x = channels_first(lin)  # channels-first (see channels_first); the luma stays the same matmul
+    x *= np.asarray(gains)[:, None, None]
+    x *= np.float32(exposure)
+    np.clip(x, 0, None, out=x)
+    luma = channels_last(x) @ LUMA
     x = np.clip(luma + np.float32(cam.saturation) * (x - luma), 0, 1)
     v = np.power(x, np.float32(1 / cam.gamma))
-    return (1 - SOURCE_CONTRAST) * v + SOURCE_CONTRAST * v * v * (3 - 2 * v)
+    return channels_last((1 - SOURCE_CONTRAST) * v + SOURCE_CONTRAST * v * v * (3 - 2 * v))
 
 
 @lru_cache(maxsize=2)
@@ -277,15 +280,16 @@ def print_sheet(
     ink = 1 - np.power(img, np.float32(2.2 * pr.tone_gamma))  # ink amount from the driver curve
     cov = halftone(ink, printer, pr.pitch_px * tpp)
     cov = cv2.GaussianBlur(cov, (0, 0), max(pr.dot_gain_px * tpp, 0.3))
-    refl = np.ones_like(cov)
-    for c in range(3):  # subtractive mixing: each ink layer absorbs part of each band
-        refl *= 1 - np.asarray(pr.inks[c], np.float32) * cov[..., c : c + 1]
+    cov = channels_first(cov)  # mixed channels-first (see channels_first)
     m = int(round(PAPER_MARGIN * ph_w))
     sh, sw = ph_h + 2 * m, ph_w + 2 * m
-    sheet = np.ones((sh, sw, 4), np.float32)
-    sheet[m : m + ph_h, m : m + ph_w, :3] = refl
+    sheet = np.ones((4, sh, sw), np.float32)
+    refl = sheet[:3, m : m + ph_h, m : m + ph_w]
+    for c in range(3):  # subtractive mixing: each ink layer absorbs part of each band
+        refl *= 1 - np.asarray(pr.inks[c], np.float32)[:, None, None] * cov[c]
     grain = 1 + pr.grain * band_noise(r, (sh, sw), 0.8 * tpp)
-    sheet[..., :3] *= np.asarray(pr.paper, np.float32) * grain[..., None]
+    sheet[:3] *= np.asarray(pr.paper, np.float32)[:, None, None] * grain
+    sheet = channels_last(sheet)
     eyes_tex = (eyes + 0.5) * up - 0.5 + m
     sheet.setflags(write=False)
     return sheet, eyes_tex

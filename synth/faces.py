@@ -314,7 +314,9 @@ def render_subject(
     ap = a_open[3]
     eye = (ap < 1.0).astype(np.float32)
     lid = ((ap >= 1.0 - pose.blink) & (ap < 1.0)).astype(np.float32)
-    albedo = a_open[:3] + lid * (a_closed[:3] - a_open[:3])
+    albedo = a_open[:3]
+    if lid.any():  # lids closing (a blink); elsewhere a + 0 * (b - a) is a, bit for bit
+        albedo = albedo + lid * (a_closed[:3] - a_open[:3])
     alpha = a_closed[3]
     nx1, nz1 = nx * cyw + nz * syw, nz * cyw - nx * syw
     ny2, nz2 = ny * cp - nz1 * sp, ny * sp + nz1 * cp
