@@ -6,7 +6,8 @@ speedup and whether every written file is byte-identical. On a machine shared wi
 the wall speedup understates what an idle machine gives (the load average is printed), so the
 CPU seconds each side used are printed too: the busiest worker's CPU time is the pool's wall time
 on an idle machine (worker CPU is sampled from /proc: the workers are the forkserver's children,
-which ``getrusage`` does not count).
+which ``getrusage`` does not count). For OULU-NPU alone it prints the one process's CPU seconds
+per video, the figure to compare between two versions of the generator run one after the other.
 Run: ``.venv/bin/python bench/bench_synth.py [--size quick] [--workers 2] [--users N]``
 (``--users N``: only the first N users of each split, for a shorter run).
 """
@@ -104,7 +105,8 @@ def main() -> None:
           + f"; {len(os.sched_getaffinity(0))} CPUs available, load average {load:.1f}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         serial, own, _, one = timed_root(size, Path(tmp) / "serial", datasets, 1)
-        print(f"  1 process:           wall {serial:7.1f} s, CPU {own:7.1f} s", flush=True)
+        per_video = f" ({own / n_videos:.3f} CPU-s per video)" if n_videos else ""
+        print(f"  1 process:           wall {serial:7.1f} s, CPU {own:7.1f} s{per_video}", flush=True)
         parallel, _, per_worker, many = timed_root(
             size, Path(tmp) / "parallel", datasets, args.workers
         )
