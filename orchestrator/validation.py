@@ -14,6 +14,7 @@ of more than :data:`MAX_NETWORK_OPS` op instances or :data:`MAX_CHANNELS` channe
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -277,4 +278,21 @@ def validate_spec(spec: ExperimentSpec, allow_large: bool = False) -> Experiment
             f"grid, seeds and folds, or pass {LARGE_FLAG} to start them"
         )
     _check_points(spec, allow_large)
-    return spec
+    return canonical(spec)
+
+
+def canonical(spec: ExperimentSpec) -> ExperimentSpec:
+    """``spec`` with each whole number given for a real-valued param as that real number
+    (``--set grid.theta=[0,0.7]`` reads 0 as an integer): the same value is the same trial, so
+    its run key, label and MLflow param do not depend on how it was typed."""
+    cls = WORKLOADS.get(spec.workload).params
+
+    def value(key: str, given: Any) -> Any:
+        if key in JOB_PARAMS or type(given) is not int:
+            return given
+        held = trial_params.read(cls, key, given)[2]
+        return held if type(held) is float else given
+
+    grid = {k: tuple(value(k, v) for v in values) for k, values in spec.grid.items()}
+    params = {k: value(k, v) for k, v in spec.params.items()}
+    return dataclasses.replace(spec, grid=grid, params=params)

@@ -130,3 +130,25 @@ def test_set_gives_a_declared_param_the_spec_leaves_out() -> None:
         validate_spec(apply_overrides(spec, {"precision": "fp8"}))
     with pytest.raises(SpecError, match="unknown --set key 'precison'"):
         apply_overrides(spec, {"precison": "bf16"})
+
+
+def test_a_whole_number_for_a_real_param_is_the_same_trial_as_its_real_value() -> None:
+    """``--set grid.theta=[0,0.7]`` reads 0 as an integer; the preset's grid holds 0.0. Both are
+    the trial θ = 0: the same run key (a re-run reuses it), label and param value."""
+    from orchestrator.specs import parse_set_options
+    from orchestrator.validation import validate_spec
+
+    preset = validate_spec(resolve_experiment("ablation_cdc_theta", "quick"))
+    typed = validate_spec(
+        apply_overrides(
+            resolve_experiment("ablation_cdc_theta", "quick"),
+            parse_set_options(["grid.theta=[0,0.4,0.7,1]", "epochs=10"]),
+        )
+    )
+    assert typed.grid["theta"] == (0.0, 0.4, 0.7, 1.0)
+    assert all(type(v) is float for v in typed.grid["theta"])
+    assert type(typed.params["epochs"]) is int  # an integer param stays an integer
+    by_key = {j.run_key: j for j in expand_jobs(typed, ["p1"], "fp")}
+    for job in expand_jobs(preset, ["p1"], "fp"):
+        assert by_key[job.run_key].label == job.label
+        assert by_key[job.run_key].params == job.params
