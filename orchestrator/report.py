@@ -313,10 +313,22 @@ REPORT_KINDS: dict[str, Callable[[dict, pd.DataFrame, RunStats, str], _Built | N
 
 
 def reported_runs(spec: dict, children: pd.DataFrame) -> pd.DataFrame:
-    """The child runs a report covers: a store may hold several presets, the latest is shown."""
+    """The child runs a report covers: a store may hold several presets, the latest is shown;
+    of a trial finished more than once (the same fold and params, e.g. run again after a code
+    change gave it a new run key), only the newest counts: one seed is never two."""
     if "tags.preset" in children:
-        return children[children["tags.preset"] == spec.get("preset")]
-    return children
+        children = children[children["tags.preset"] == spec.get("preset")]
+    if "params.seed" not in children or "status" not in children:
+        return children
+    children = children.reset_index(drop=True)
+    done = children[(children["status"] == "FINISHED") & children["params.seed"].notna()]
+    if "params.template_key" in done:  # a sampler's draws are each their own trial
+        done = done[done["params.template_key"].isna()]
+    tags = ("tags.fold", "tags.workload")
+    identity = [c for c in children.columns if c.startswith("params.") or c in tags]
+    order = done.sort_values("start_time") if "start_time" in done else done
+    repeated = order[order.duplicated(subset=identity, keep="last")].index
+    return children.drop(index=repeated)
 
 
 def experiment_report(

@@ -226,7 +226,8 @@ def test_ri_table_has_ri_with_its_interval() -> None:
         )
     for i in range(4):  # random samples share the first seed: each sample is its own unit
         f = scores(50 + i, 1.5)
-        row = child(f"rnd{i}", {"variant": "CD-FAS", "seed": 0}, f, workload="random_sample")
+        drawn = {"variant": "CD-FAS", "seed": 0, "template_key": "k"}  # as the runner logs it
+        row = child(f"rnd{i}", drawn, f, workload="random_sample")
         rows.append((row, f))
     children, frames = store(rows)
     rep = experiment_report("ri_random_sampling", parents, children, frames.get, 500)
@@ -319,3 +320,14 @@ def test_unusable_scores_leave_that_run_out_of_the_intervals() -> None:
     rep = experiment_report("ablation_cdc_theta", parents, children, frames.get, 200)
     row = rep.stats[(rep.stats.row == "θ=0.7") & (rep.stats.statistic == "estimate")].iloc[0]
     assert row.units_min == 2 and CELL.match(rep.table.loc[2, "ACER (%)"])
+
+
+def test_a_trial_finished_twice_counts_once_the_newest() -> None:
+    """The same θ and seed finished under two run keys (run again after a code change): the
+    table shows one trial per seed, the newest, not two seeds."""
+    parents, children = _runs()
+    children = children.assign(**{"params.seed": [0, 1, 0, 1, None, 0]})
+    again = children.iloc[[0]].assign(run_id="again", start_time=5, **{"metrics.test_acer": 0.6})
+    table = experiment_report("ablation_cdc_theta", parents, pd.concat([children, again])).table
+    assert list(table["trials"]) == [2, 2] and list(table["failed"]) == [0, 1]
+    assert table.loc[0, "ACER (%)"] == "50.0 ± 14.1"  # seeds 0 and 1: 0.6 (the newest) and 0.4
