@@ -246,14 +246,12 @@ def capture(
     planes += luma
     np.clip(planes, 0, 1, out=planes)
     np.power(planes, np.float32(1 / gamma), out=planes)
+    x = channels_last(planes)
     if phone.sharpen:
-        x = channels_last(planes)
         blur = np.stack([cv2.GaussianBlur(fr, (0, 0), 1.0) for fr in x])
         detail = np.subtract(x, blur, out=blur)
         detail *= np.float32(phone.sharpen)
         x += detail
-    else:
-        x = channels_last(planes)
     x *= 255
     x += 0.5
     imgs = np.clip(x, 0, 255, out=x).astype(np.uint8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+import cv2
 import numpy as np
 
 #: The scene is composed at this many samples per output pixel (per axis) before the camera
@@ -54,8 +55,6 @@ def wobble(
 
 def band_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
     """Zero-mean, unit-std noise low-passed at ``sigma`` pixels (texture, grain, mottling)."""
-    import cv2
-
     n = rng.standard_normal(shape).astype(np.float32)
     if sigma > 0:
         n = cv2.GaussianBlur(n, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
@@ -74,15 +73,11 @@ def channels_first(x: np.ndarray) -> np.ndarray:
     contiguous runs; on (H, W, C) images numpy loops over the C channels innermost, several times
     slower. The values are copied, not computed: arithmetic on either layout gives the same bits.
     """
-    import cv2  # OpenCV's transpose and merge copy faster than numpy's strided copies
-
-    c = x.shape[-1]
+    c = x.shape[-1]  # OpenCV's transpose and merge copy faster than numpy's strided copies
     return cv2.transpose(np.ascontiguousarray(x).reshape(-1, c)).reshape(c, *x.shape[:-1])
 
 
 def channels_last(x: np.ndarray) -> np.ndarray:
     """(C, ..., W) -> a contiguous (..., W, C) copy (the layout OpenCV reads)."""
-    import cv2
-
     merged = cv2.merge([np.ascontiguousarray(p).reshape(-1, x.shape[-1]) for p in x])
     return merged.reshape(*x.shape[1:], len(x))
