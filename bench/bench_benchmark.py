@@ -27,7 +27,6 @@ import json
 import sys
 import tempfile
 import time
-from itertools import product
 from pathlib import Path
 
 import cv2
@@ -152,6 +151,33 @@ def run_trial(
             "dev_auc": dev[-1] if dev else float("nan")}  # fmt: skip
 
 
+def card_plan(
+    ap: argparse.ArgumentParser, args: argparse.Namespace, root: Path
+) -> list[tuple[str, str | None]]:
+    """(protocol, fold) pairs to run: the first fold of each card row (None: the protocol's
+    first), every fold of P3 and P4 with ``--all-folds``, or the ``--folds`` named."""
+    wanted = args.protocols.split(",")
+    unknown = sorted(set(wanted) - {p for p, _ in CARD})
+    if unknown:
+        ap.error(f"--protocols: {unknown} not on the card; valid: {[p for p, _ in CARD]}")
+    chosen = set(args.folds.split(",")) if args.folds else set()
+    plan, seen = [], set()
+    for protocol, first in CARD:
+        if protocol not in wanted:
+            continue
+        names = [f.name for f in PROTOCOLS.get(protocol).folds(root)] if first is None else []
+        seen.update(names)
+        if chosen and names:
+            plan += [(protocol, name) for name in names if name in chosen]
+        elif args.all_folds and names:
+            plan += [(protocol, name) for name in names]
+        else:
+            plan.append((protocol, first))
+    if chosen - seen:
+        ap.error(f"--folds: {sorted(chosen - seen)} not folds of {wanted}; valid: {sorted(seen)}")
+    return plan
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", type=Path, help="an existing quick-size tree (else generated)")
@@ -182,6 +208,7 @@ def main() -> None:
         t0 = time.perf_counter()
         root = generate(work / "data", "quick", datasets=datasets)
         print(f"generated quick tree ({', '.join(datasets)}) in {time.perf_counter() - t0:.0f} s")
+    plan = card_plan(ap, args, root)
     print(f"generator version {GENERATOR_VERSION}; DepthNet quick params: "
           f"input {params['input_size']}, width {params['width']}, epochs {params['epochs']}, "
           f"frames/video {params['frames_per_video']}")  # fmt: skip
@@ -190,14 +217,8 @@ def main() -> None:
         print("shortcut probe (logistic regression on 18 global statistics, trained on P1 train):")
         print("  " + json.dumps({k: round(v, 3) for k, v in probe.items()}))
     rows = []
-    for protocol, first in CARD:
-        if protocol not in wanted:
-            continue
-        names = [f.name for f in PROTOCOLS.get(protocol).folds(root)]
-        folds = names if args.all_folds and first is None else [first]
-        if args.folds and first is None:
-            folds = [name for name in args.folds.split(",") if name in names]
-        for fold, seed in product(folds, range(args.first_seed, args.first_seed + args.seeds)):
+    for protocol, fold in plan:
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             t0 = time.perf_counter()
             r = run_trial(
                 {**params, "seed": seed}, root, work / "cache", protocol, fold, args.verbose
