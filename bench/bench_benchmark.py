@@ -154,8 +154,8 @@ def run_trial(
 def card_plan(
     ap: argparse.ArgumentParser, args: argparse.Namespace, root: Path
 ) -> list[tuple[str, str | None]]:
-    """(protocol, fold) pairs to run: the first fold of each card row (None: the protocol's
-    first), every fold of P3 and P4 with ``--all-folds``, or the ``--folds`` named."""
+    """(protocol, fold) pairs to run: per card row, the ``--folds`` named among its folds, else
+    every fold with ``--all-folds``, else its first fold (None: the protocol's first)."""
     wanted = args.protocols.split(",")
     unknown = sorted(set(wanted) - {p for p, _ in CARD})
     if unknown:
@@ -167,12 +167,8 @@ def card_plan(
             continue
         names = [f.name for f in PROTOCOLS.get(protocol).folds(root)] if first is None else []
         seen.update(names)
-        if chosen and names:
-            plan += [(protocol, name) for name in names if name in chosen]
-        elif args.all_folds and names:
-            plan += [(protocol, name) for name in names]
-        else:
-            plan.append((protocol, first))
+        picked = [name for name in names if name in chosen] or (names if args.all_folds else [])
+        plan += [(protocol, name) for name in picked] or [(protocol, first)]
     if chosen - seen:
         ap.error(f"--folds: {sorted(chosen - seen)} not folds of {wanted}; valid: {sorted(seen)}")
     return plan
