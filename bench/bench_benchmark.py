@@ -14,10 +14,17 @@ Calibration targets (issue: "results that mean something"), measured on the quic
   position, JPEG blockiness) trained on P1's train split scores test AUC <= 0.65.
 
 Each trial calls the ``train_eval`` workload in-process (no Ray, no MLflow: the card measures the
-benchmark, not the orchestrator). Run: ``python bench/bench_benchmark.py [--seeds 3]`` (about 30
-minutes on 2 cores with three seeds; ``--protocols oulu_npu_p1`` for one row, ``--verbose`` for
-score quartiles per instrument, ``--set key=value`` to change the DepthNet recipe; ``--all-folds
---seeds 1 --protocols oulu_npu_p3,oulu_npu_p4`` for the papers' six-fold means, about 35 minutes).
+benchmark, not the orchestrator) and saves its scores in ``--out`` (a re-run skips what is there,
+and several card processes may share one folder, e.g. one per core). The card gives each protocol
+its mean over folds of the mean over seeds with a 95 % interval (the report's bootstrap over seeds
+and test subjects), and each ordering step (P2 - P1, P3 - P2, P4 - P3) its paired difference:
+"holds" when the interval lies above zero, "reversed" below, "not resolved" across it.
+
+Run: ``python bench/bench_benchmark.py [--seeds 3]`` (about 30 minutes on 2 cores with three
+seeds; ``--protocols oulu_npu_p1`` for one row, ``--verbose`` for score quartiles per instrument,
+``--set key=value`` to change the DepthNet recipe; ``--all-folds --seeds 2 --protocols
+oulu_npu_p3,oulu_npu_p4`` for the papers' six-fold means, about 75 minutes of CPU;
+``--summarize OUT`` prints the card of a folder of finished runs).
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from orchestrator.experiments import resolve_experiment  # noqa: E402
+from orchestrator.report_stats import delta_text, interval_text  # noqa: E402
+from orchestrator.uncertainty import Bootstrap, Trial, describe  # noqa: E402
 from protocols.datasets import read_face_boxes  # noqa: E402
 from protocols.protocols import PROTOCOLS  # noqa: E402
 from synth import GENERATOR_VERSION, generate  # noqa: E402
@@ -134,7 +143,8 @@ def quick_params(overrides: dict[str, str]) -> dict:
 
 def run_trial(
     params: dict, data_root: Path, cache: Path, protocol: str, fold: str | None, verbose: bool
-) -> dict:
+) -> tuple[dict, pd.DataFrame]:
+    """One DepthNet training: its test metrics and its score table (every split)."""
     folds = PROTOCOLS.get(protocol).folds(data_root)
     name = fold or folds[0].name
     handle = DataHandle(data_root, protocol, name, cache)
@@ -148,7 +158,73 @@ def run_trial(
         print(sc.groupby(["split", "instrument"])["score"].describe()[["mean", "25%", "50%", "75%"]]
               .round(3).to_string(), f"threshold {m['threshold']:.3f}")  # fmt: skip
     return {"fold": name, "acer": m["test_acer"], "auc": m["test_auc"], "hter": m["test_hter"],
-            "dev_auc": dev[-1] if dev else float("nan")}  # fmt: skip
+            "threshold": m["threshold"], "dev_auc": dev[-1] if dev else float("nan")}, result.scores  # fmt: skip
+
+
+def run_name(protocol: str, fold: str, seed: int) -> str:
+    return f"{protocol}__{fold}__seed{seed}"
+
+
+def save_run(out: Path, row: dict, scores: pd.DataFrame) -> None:
+    """A finished run: its scores, then its metrics (the JSON, written last, marks it done)."""
+    name = run_name(row["protocol"], row["fold"], row["seed"])
+    scores.to_parquet(out / f"{name}.parquet", index=False)
+    tmp = out / f"{name}.json.tmp"
+    tmp.write_text(json.dumps(row, indent=1))
+    tmp.replace(out / f"{name}.json")
+
+
+def load_runs(out: Path) -> list[tuple[dict, pd.DataFrame]]:
+    """Every finished run in ``out`` (from any number of card processes)."""
+    runs = []
+    for path in sorted(out.glob("*.json")):
+        row = json.loads(path.read_text())
+        runs.append((row, pd.read_parquet(path.with_suffix(".parquet"))))
+    return runs
+
+
+def summarize(runs: list[tuple[dict, pd.DataFrame]], n_resamples: int = 2000):
+    """The card (one row per protocol) and the ordering steps between consecutive protocols.
+
+    Each cell is the mean over folds of the mean over seeds, and its 95 % interval is the
+    report's two-way bootstrap (seeds within each fold x test subjects, shared by every
+    protocol testing the same people, so a step's difference is paired by subject). The std is
+    over folds for P3/P4 (the papers' mean +- std over six phones), over seeds otherwise.
+    """
+    boot = Bootstrap(n_resamples=n_resamples)
+    trials: dict[str, list[Trial]] = {}
+    for row, scores in runs:
+        fold = f"{row['protocol']}/{row['fold']}"
+        trial = Trial(fold, f"seed{row['seed']}", scores, float(row["threshold"]))
+        trials.setdefault(row["protocol"], []).append(trial)
+    order = [p for p, _ in CARD if p in trials]
+    card = []
+    for protocol in order:
+        ts = trials[protocol]
+        per_trial = pd.DataFrame(
+            {
+                "fold": [t.fold for t in ts],
+                "acer": [boot.trial_replicates(t, "acer")[0] for t in ts],
+            }
+        )
+        per_fold = per_trial.groupby("fold")["acer"].mean()
+        spread = per_fold.std() if len(per_fold) > 1 else per_trial["acer"].std()
+        acer, auc, hter = (boot.estimate(ts, m) for m in ("acer", "auc", "hter"))
+        n = describe(ts)
+        card.append({
+            "protocol": protocol, "ACER %": f"{100 * acer.point:.1f} ± {100 * spread:.1f}",
+            "ACER 95% CI": interval_text(acer), "HTER %": round(100 * hter.point, 1),
+            "AUC": f"{auc.point:.3f} [{auc.low:.3f}, {auc.high:.3f}]",
+            "folds": n["folds"], "seeds": len({t.unit for t in ts}), "test subjects": n["groups"][1],
+        })  # fmt: skip
+    steps = []
+    intra = [p for p in order if p.startswith("oulu_npu_p")]
+    for easier, harder in zip(intra, intra[1:], strict=False):
+        d = boot.difference(trials[harder], trials[easier], "acer")
+        verdict = "holds" if d.low > 0 else "reversed" if d.high < 0 else "not resolved"
+        steps.append({"step": f"{harder} - {easier}", "ACER difference": delta_text(d),
+                      "ordering": verdict})  # fmt: skip
+    return pd.DataFrame(card).set_index("protocol"), pd.DataFrame(steps)
 
 
 def card_plan(
@@ -190,7 +266,14 @@ def main() -> None:
         help="every fold of P3 and P4 (the papers' mean over six phones), not the first",
     )
     ap.add_argument("--folds", help="comma-separated folds of P3/P4 to run (e.g. p3_5,p4_5)")
+    ap.add_argument("--out", type=Path, help="folder of finished runs (resumed; else a new one)")
+    ap.add_argument("--summarize", type=Path, metavar="OUT", help="print the card of OUT's runs")
     args = ap.parse_args()
+    if args.summarize:
+        if not args.summarize.is_dir():
+            ap.error(f"--summarize: {args.summarize} is not a folder of card runs")
+        print_card(args.summarize)
+        return
     import torch
 
     torch.set_num_threads(args.threads)
@@ -198,6 +281,8 @@ def main() -> None:
     params = quick_params(overrides)
     wanted = args.protocols.split(",")
     work = Path(tempfile.mkdtemp(prefix="fas-card-"))
+    out = args.out or work / "runs"
+    out.mkdir(parents=True, exist_ok=True)
     root = args.data_root
     if root is None:
         datasets = ["oulu_npu"] + (list(LODO_DATASETS[1:]) if "ocim_lodo" in wanted else [])
@@ -212,29 +297,36 @@ def main() -> None:
         probe = shortcut_probe(root)
         print("shortcut probe (logistic regression on 18 global statistics, trained on P1 train):")
         print("  " + json.dumps({k: round(v, 3) for k, v in probe.items()}))
-    rows = []
+    print(f"runs saved in {out} (a re-run with --out {out} skips them; --summarize reads them)")
     for protocol, fold in plan:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
+            name = fold or PROTOCOLS.get(protocol).folds(root)[0].name
+            if (out / f"{run_name(protocol, name, seed)}.json").exists():
+                continue
             t0 = time.perf_counter()
-            r = run_trial(
+            r, scores = run_trial(
                 {**params, "seed": seed}, root, work / "cache", protocol, fold, args.verbose
             )
             r.update(protocol=protocol, seed=seed, seconds=time.perf_counter() - t0)
-            rows.append(r)
+            save_run(out, r, scores)
             print(f"  {protocol:12s} {r['fold']:10s} seed {seed}: ACER {100 * r['acer']:5.1f} % "
                   f"AUC {r['auc']:.3f} (dev {r['dev_auc']:.3f}) HTER {100 * r['hter']:5.1f} % ({r['seconds']:.0f} s)",
                   flush=True)  # fmt: skip
-    if rows:
-        df = pd.DataFrame(rows)
-        card = df.groupby("protocol", sort=False).agg(
-            acer_mean=("acer", "mean"), acer_std=("acer", "std"), auc_mean=("auc", "mean"),
-            hter_mean=("hter", "mean"), seeds=("seed", "nunique"), folds=("fold", "nunique"),
-        )  # fmt: skip
-        for col in ("acer_mean", "acer_std", "hter_mean"):
-            card[col] = (100 * card[col]).round(1)
-        card["auc_mean"] = card["auc_mean"].round(3)
-        print(f"\nbenchmark card (generator v{GENERATOR_VERSION}, quick preset, DepthNet):")
-        print(card.to_string())
+    print_card(out)
+
+
+def print_card(out: Path) -> None:
+    runs = load_runs(out)
+    if not runs:
+        print(f"no finished runs in {out}")
+        return
+    card, steps = summarize(runs)
+    print(f"\nbenchmark card (generator v{GENERATOR_VERSION}, quick preset, DepthNet; "
+          f"{len(runs)} runs in {out}):")  # fmt: skip
+    print(card.to_string())
+    if len(steps):
+        print("\nprotocol ordering (harder minus easier, paired by test subject; * excludes 0):")
+        print(steps.to_string(index=False))
 
 
 if __name__ == "__main__":
