@@ -183,6 +183,17 @@ def load_runs(out: Path) -> list[tuple[dict, pd.DataFrame]]:
     return runs
 
 
+def foreign_runs(out: Path, stamp: dict) -> list[str]:
+    """Runs in ``out`` made on another data root, generator version or recipe than ``stamp``:
+    resuming into that folder would mix them into one card."""
+    key = json.dumps(stamp, sort_keys=True)
+    return [
+        run_name(r["protocol"], r["fold"], r["seed"])
+        for r, _ in load_runs(out)
+        if json.dumps({k: r.get(k) for k in stamp}, sort_keys=True) != key
+    ]
+
+
 def summarize(runs: list[tuple[dict, pd.DataFrame]], n_resamples: int = 2000):
     """The card (one row per protocol) and the ordering steps between consecutive protocols.
 
@@ -212,7 +223,8 @@ def summarize(runs: list[tuple[dict, pd.DataFrame]], n_resamples: int = 2000):
         acer, auc, hter = (boot.estimate(ts, m) for m in ("acer", "auc", "hter"))
         n = describe(ts)
         card.append({
-            "protocol": protocol, "ACER %": f"{100 * acer.point:.1f} ± {100 * spread:.1f}",
+            "protocol": protocol, "ACER %": f"{100 * acer.point:.1f} ± "
+            + (f"{100 * spread:.1f}" if np.isfinite(spread) else "n/a (one run)"),
             "ACER 95% CI": interval_text(acer), "HTER %": round(100 * hter.point, 1),
             "AUC": f"{auc.point:.3f} [{auc.low:.3f}, {auc.high:.3f}]",
             "folds": n["folds"], "seeds": len({t.unit for t in ts}), "test subjects": n["groups"][1],
@@ -297,6 +309,11 @@ def main() -> None:
         probe = shortcut_probe(root)
         print("shortcut probe (logistic regression on 18 global statistics, trained on P1 train):")
         print("  " + json.dumps({k: round(v, 3) for k, v in probe.items()}))
+    stamp = {"generator": GENERATOR_VERSION, "data_root": str(root), "params": params}
+    foreign = foreign_runs(out, stamp)
+    if foreign:
+        ap.error(f"--out {out}: {len(foreign)} run(s) of another data root, generator or recipe "
+                 f"(e.g. {foreign[0]}); use a new folder")  # fmt: skip
     print(f"runs saved in {out} (a re-run with --out {out} skips them; --summarize reads them)")
     for protocol, fold in plan:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -307,7 +324,7 @@ def main() -> None:
             r, scores = run_trial(
                 {**params, "seed": seed}, root, work / "cache", protocol, fold, args.verbose
             )
-            r.update(protocol=protocol, seed=seed, seconds=time.perf_counter() - t0)
+            r.update(protocol=protocol, seed=seed, seconds=time.perf_counter() - t0, **stamp)
             save_run(out, r, scores)
             print(f"  {protocol:12s} {r['fold']:10s} seed {seed}: ACER {100 * r['acer']:5.1f} % "
                   f"AUC {r['auc']:.3f} (dev {r['dev_auc']:.3f}) HTER {100 * r['hter']:5.1f} % ({r['seconds']:.0f} s)",
@@ -321,8 +338,9 @@ def print_card(out: Path) -> None:
         print(f"no finished runs in {out}")
         return
     card, steps = summarize(runs)
-    print(f"\nbenchmark card (generator v{GENERATOR_VERSION}, quick preset, DepthNet; "
-          f"{len(runs)} runs in {out}):")  # fmt: skip
+    versions = sorted({str(r.get("generator", "?")) for r, _ in runs})
+    print(f"\nbenchmark card (generator v{'/'.join(versions)}, DepthNet; {len(runs)} runs in "
+          f"{out}):")  # fmt: skip
     print(card.to_string())
     if len(steps):
         print("\nprotocol ordering (harder minus easier, paired by test subject; * excludes 0):")

@@ -38,9 +38,9 @@ def scores(seed: int, overlap: float, n_subjects: int = 12) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def save(card, out: Path, protocol: str, fold: str, seed: int, overlap: float) -> None:
+def save(card, out: Path, protocol: str, fold: str, seed: int, overlap: float, **stamp) -> None:
     table = scores(1000 * seed + sum(map(ord, fold)), overlap)
-    row = {"protocol": protocol, "fold": fold, "seed": seed, "threshold": 0.5}
+    row = {"protocol": protocol, "fold": fold, "seed": seed, "threshold": 0.5, **stamp}
     card.save_run(out, row, table)
 
 
@@ -51,6 +51,15 @@ def test_runs_round_trip_and_unfinished_runs_are_ignored(card, tmp_path):
     assert len(runs) == 1
     row, table = runs[0]
     assert row["seed"] == 0 and len(table) == 36 and set(table["subject"]) == set(range(12))
+
+
+def test_runs_of_another_generator_or_recipe_are_not_resumed_into(card, tmp_path):
+    stamp = {"generator": 5, "data_root": "/data", "params": {"epochs": 10, "theta": 0.0}}
+    save(card, tmp_path, "oulu_npu_p1", "p1", 0, 0.1, **stamp)
+    assert card.foreign_runs(tmp_path, stamp) == []
+    assert card.foreign_runs(tmp_path, {**stamp, "generator": 6}) == ["oulu_npu_p1__p1__seed0"]
+    other = {**stamp, "params": {"epochs": 20, "theta": 0.0}}
+    assert card.foreign_runs(tmp_path, other) == ["oulu_npu_p1__p1__seed0"]
 
 
 @pytest.mark.parametrize(
