@@ -299,8 +299,11 @@ def print_sheet(
 def recording(
     seed: int, user: int, size: int, n: int, fps: float, session: int, room: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The live video of the user in a session, later replayed: sRGB frames (n, size, size, 3)
-    and eyes."""
+    """The live video of the user in a session, later replayed: sRGB frames (n, size /
+    SUPERSAMPLE, size / SUPERSAMPLE, 3) and eyes (px of ``size``).
+
+    It is a video the source phone shot (``source_video``): what a screen replays has already
+    passed through one camera's optics, resolution and compression, and is captured a second time."""
     r = rng_for(seed, "recording", user, session)
     model = build_face(seed, user, face_tpu(size))
     poses = micro_motion(r, n, fps, size / 2, FACE_Y * size, FACE_SCALE * size)
@@ -311,12 +314,30 @@ def recording(
         rad, _, e = render_subject(model, pose, light, bg)
         if exposure is None:  # locked on the first frame, like the capturing phones
             exposure, gains = auto_exposure(rad), white_balance(rad, PHONES[SOURCE_CAMERA])
-        noisy = rad + r.standard_normal(rad.shape, dtype=np.float32) * np.float32(0.003)
-        frames.append(_encode_srgb(noisy, exposure, gains))
+        frames.append(source_video(rad, exposure, gains, r))
         eyes.append(e)
     out = np.stack(frames)
     out.setflags(write=False)
     return out, np.stack(eyes)
+
+
+def source_video(
+    rad: np.ndarray, exposure: float, gains: np.ndarray, r: np.random.Generator
+) -> np.ndarray:
+    """One frame of the source phone's video of supersampled radiance ``rad``: its optics blur,
+    pixels at the frame size (OULU-NPU's source videos are full HD, like the capturing phones'),
+    sensor noise, colour processing (``_encode_srgb``) and its compression."""
+    cam = PHONES[SOURCE_CAMERA]
+    f = rad.shape[0] // SUPERSAMPLE
+    x = cv2.GaussianBlur(rad, (0, 0), cam.blur_px * SUPERSAMPLE)
+    x = cv2.resize(x, (f, f), interpolation=cv2.INTER_AREA)
+    sigma = np.sqrt(np.clip(x * np.float32(exposure), 0, None) * cam.shot_noise + cam.read_noise**2)
+    x = x + r.standard_normal(x.shape, dtype=np.float32) * sigma / np.float32(exposure)
+    rgb = np.clip(_encode_srgb(x, exposure, gains) * 255 + 0.5, 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, cam.jpeg_quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255
 
 
 @lru_cache(maxsize=4)
@@ -354,8 +375,9 @@ def screen_panel(
     ph, pw, cw, _ = screen_geometry(display, frame_size)
     panel = np.zeros((n, ph, pw, 3), np.float32)
     x0 = (pw - cw) // 2
+    scaling = cv2.INTER_AREA if ph < frames.shape[1] else cv2.INTER_LINEAR
     for i in range(n):  # the player scales the video to the panel
-        panel[i, :, x0 : x0 + cw] = cv2.resize(frames[i], (cw, ph), interpolation=cv2.INTER_AREA)
+        panel[i, :, x0 : x0 + cw] = cv2.resize(frames[i], (cw, ph), interpolation=scaling)
     lin = np.power(np.clip(panel, 0, 1), np.float32(d.gamma))
     luma = (lin @ LUMA)[..., None]
     lin = np.clip(luma + np.float32(d.saturation) * (lin - luma), 0, None)
