@@ -233,7 +233,7 @@ def summarize(runs: list[tuple[dict, pd.DataFrame]], n_resamples: int = 2000):
     intra = [p for p in order if p.startswith("oulu_npu_p")]
     for easier, harder in zip(intra, intra[1:], strict=False):
         d = boot.difference(trials[harder], trials[easier], "acer")
-        verdict = "holds" if d.low > 0 else "reversed" if d.high < 0 else "not resolved"
+        verdict = "not resolved" if not d.excludes_zero else "holds" if d.point > 0 else "reversed"
         steps.append({"step": f"{harder} - {easier}", "ACER difference": delta_text(d),
                       "ordering": verdict})  # fmt: skip
     return pd.DataFrame(card).set_index("protocol"), pd.DataFrame(steps)

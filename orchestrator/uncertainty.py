@@ -86,6 +86,9 @@ class Trial:
         object.__setattr__(self, "_index", index)
 
 
+ZERO_TOL = 1e-9  # rates and their differences are fractions; rounding noise is ~1e-16
+
+
 @dataclass(frozen=True)
 class Interval:
     """A point estimate and its percentile interval (same unit as the statistic).
@@ -101,7 +104,9 @@ class Interval:
 
     @property
     def excludes_zero(self) -> bool:
-        return bool(self.low > 0 or self.high < 0)
+        # A bound that is zero up to float rounding (e.g. 7e-18 from a difference of means that is
+        # 0 in exact arithmetic) touches zero: it must not mark a difference.
+        return bool(self.low > ZERO_TOL or self.high < -ZERO_TOL)
 
     @property
     def significant(self) -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestrator.uncertainty import Bootstrap, Trial, describe
+from orchestrator.uncertainty import Bootstrap, Interval, Trial, describe
 from protocols.metrics import compute_metrics
 
 
@@ -139,6 +139,31 @@ def test_identical_rows_differ_by_exactly_zero() -> None:
     same = [Trial("f", str(s), df.copy(), 0.0) for s, df in enumerate(frames)]
     d = Bootstrap(500).difference(same, row, "acer")
     assert (d.point, d.low, d.high) == (0.0, 0.0, 0.0)
+    assert not d.excludes_zero
+
+
+def test_a_bound_at_zero_up_to_rounding_marks_nothing() -> None:
+    """A report once marked Δ 6.2 [0.0, 12.1] *: the lower bound was 7e-18, zero in exact
+    arithmetic (in over 2.5 % of resamples the two rows made the same errors)."""
+    assert not Interval(0.0625, 6.765421556309853e-18, 0.12083).excludes_zero
+    assert not Interval(-0.0625, -0.12083, -6.8e-18).excludes_zero
+    assert Interval(0.0625, 0.001, 0.12083).excludes_zero
+
+
+def test_rows_differing_on_one_subject_are_not_marked() -> None:
+    """Row B rejects more bona fide videos than row A on one subject of ten, the same otherwise:
+    a third of the resamples leave that subject out and differ by exactly 0."""
+    rng = np.random.default_rng(7)
+    base = [scores(rng, n_subjects=10) for _ in range(3)]
+    ref = [Trial("f", str(s), df, 0.0) for s, df in enumerate(base)]
+    worse = []
+    for s, df in enumerate(base):
+        df = df.copy()
+        hit = (df["subject"] == df["subject"].iloc[0]) & (df["label"] == 1)
+        df.loc[hit, "score"] = -1.0
+        worse.append(Trial("f", str(s), df, 0.0))
+    d = Bootstrap(1000).difference(worse, ref, "acer")
+    assert d.point > 0 and d.low == pytest.approx(0.0, abs=1e-12)
     assert not d.excludes_zero
 
 
