@@ -322,3 +322,28 @@ def test_attack_faces_keep_a_live_faces_brightness_and_contrast() -> None:
         mean, std = np.mean(stats[code], axis=0)
         assert abs(mean - live_mean) < 0.25 * live_mean, (code, mean, live_mean)
         assert 0.8 * live_std < std < 1.25 * live_std, (code, std, live_std)
+
+
+def test_a_replayed_video_has_been_through_the_source_phone() -> None:
+    """OULU-NPU's replayed videos were shot by a phone: what a screen shows carries that camera's
+    pixels (the frame size, not the scene's supersampled detail), its optics blur, sensor noise
+    and JPEG, so it is softer than the ideal image at the same pixels and noisy frame to frame."""
+    from synth.attacks import SOURCE_CAMERA, _encode_srgb, source_video
+    from synth.camera import PHONES, auto_exposure, white_balance
+    from synth.common import SUPERSAMPLE
+
+    def sharpness(x: np.ndarray) -> float:
+        gray = cv2.cvtColor(np.ascontiguousarray(x, dtype=np.float32), cv2.COLOR_RGB2GRAY)
+        return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+
+    size = SynthSize(1, 1, 1, n_frames=1, frame_size=96)
+    for user in (1, 2, 3):
+        rad = np.asarray(render_scene(VideoSpec("train", 1, 1, user, 1), size).radiance[0])
+        f = rad.shape[0] // SUPERSAMPLE
+        exposure, gains = auto_exposure(rad), white_balance(rad, PHONES[SOURCE_CAMERA])
+        ideal = _encode_srgb(cv2.resize(rad, (f, f), interpolation=cv2.INTER_AREA), exposure, gains)
+        shot = source_video(rad, exposure, gains, np.random.default_rng(0))
+        again = source_video(rad, exposure, gains, np.random.default_rng(1))
+        assert shot.shape == ideal.shape == (f, f, 3)
+        assert sharpness(shot) < 0.8 * sharpness(ideal)
+        assert 0.002 < float(np.abs(shot - again).mean()) < 0.03
