@@ -19,6 +19,7 @@ import numpy as np
 from .camera import PHONES, auto_exposure, background_crop, session_light, white_balance
 from .common import LUMA, SUPERSAMPLE, band_noise, channels_first, channels_last, rng_for
 from .faces import Light, Pose, build_face, micro_motion, render_subject
+from .source import SOURCE_CAMERA, encode_source, source_video
 
 #: Print/screen textures carry this many texels per output pixel (at the nominal distance).
 PRINT_TEXELS_PER_PX = 4
@@ -122,29 +123,6 @@ def _source_conditions(
     return light, np.ascontiguousarray(bg[:h, (bg.shape[1] - w) // 2 :][:, :w])
 
 
-#: The camera that shot the attack sources (OULU-NPU: a high-quality phone's rear camera).
-SOURCE_CAMERA = 8
-#: Blend of an S-curve into the sources' tone (0: the plain gamma of a video frame).
-SOURCE_CONTRAST = 0.5
-
-
-def _encode_srgb(lin: np.ndarray, exposure: float, gains: np.ndarray) -> np.ndarray:
-    """The source phone's output, processed like a phone portrait: face-weighted exposure, the
-    phone's partial grey-world white balance, its saturation and gamma, and the moderate S-curve
-    (``SOURCE_CONTRAST``) phones give stills. The S-curve makes up for the contrast a print or a
-    screen loses on the way (paper and ink, panel resolution, glass): the attack's face then
-    keeps about a live face's contrast, and what gives it away is local."""
-    cam = PHONES[SOURCE_CAMERA]
-    x = channels_first(lin)  # channels-first (see channels_first); the luma stays the same matmul
-    x *= np.asarray(gains)[:, None, None]
-    x *= np.float32(exposure)
-    np.clip(x, 0, None, out=x)
-    luma = channels_last(x) @ LUMA
-    x = np.clip(luma + np.float32(cam.saturation) * (x - luma), 0, 1)
-    v = np.power(x, np.float32(1 / cam.gamma))
-    return channels_last((1 - SOURCE_CONTRAST) * v + SOURCE_CONTRAST * v * v * (3 - 2 * v))
-
-
 @lru_cache(maxsize=2)
 def photo(
     seed: int, user: int, width: int, session: int, room: int
@@ -157,7 +135,7 @@ def photo(
                 r.normal(0, 0.03), r.normal(0, 0.06), r.normal(0, 0.04), 0.0)  # fmt: skip
     light, bg = _source_conditions(seed, user, "photo-room", h, width, session, room)
     rad, _, eyes = render_subject(model, pose, light, bg)
-    return _encode_srgb(rad, auto_exposure(rad), white_balance(rad, PHONES[SOURCE_CAMERA])), eyes
+    return encode_source(rad, auto_exposure(rad), white_balance(rad, PHONES[SOURCE_CAMERA])), eyes
 
 
 FM_TILE = 64
@@ -319,25 +297,6 @@ def recording(
     out = np.stack(frames)
     out.setflags(write=False)
     return out, np.stack(eyes)
-
-
-def source_video(
-    rad: np.ndarray, exposure: float, gains: np.ndarray, r: np.random.Generator
-) -> np.ndarray:
-    """One frame of the source phone's video of supersampled radiance ``rad``: its optics blur,
-    pixels at the frame size (OULU-NPU's source videos are full HD, like the capturing phones'),
-    sensor noise, colour processing (``_encode_srgb``) and its compression."""
-    cam = PHONES[SOURCE_CAMERA]
-    f = rad.shape[0] // SUPERSAMPLE
-    x = cv2.GaussianBlur(rad, (0, 0), cam.blur_px * SUPERSAMPLE)
-    x = cv2.resize(x, (f, f), interpolation=cv2.INTER_AREA)
-    sigma = np.sqrt(np.clip(x * np.float32(exposure), 0, None) * cam.shot_noise + cam.read_noise**2)
-    x = x + r.standard_normal(x.shape, dtype=np.float32) * sigma / np.float32(exposure)
-    rgb = np.clip(_encode_srgb(x, exposure, gains) * 255 + 0.5, 0, 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, cam.jpeg_quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255
 
 
 @lru_cache(maxsize=4)

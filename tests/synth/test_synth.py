@@ -328,9 +328,9 @@ def test_a_replayed_video_has_been_through_the_source_phone() -> None:
     """OULU-NPU's replayed videos were shot by a phone: what a screen shows carries that camera's
     pixels (the frame size, not the scene's supersampled detail), its optics blur, sensor noise
     and JPEG, so it is softer than the ideal image at the same pixels and noisy frame to frame."""
-    from synth.attacks import SOURCE_CAMERA, _encode_srgb, source_video
     from synth.camera import PHONES, auto_exposure, white_balance
     from synth.common import SUPERSAMPLE
+    from synth.source import SOURCE_CAMERA, encode_source, source_video
 
     def sharpness(x: np.ndarray) -> float:
         gray = cv2.cvtColor(np.ascontiguousarray(x, dtype=np.float32), cv2.COLOR_RGB2GRAY)
@@ -341,7 +341,7 @@ def test_a_replayed_video_has_been_through_the_source_phone() -> None:
         rad = np.asarray(render_scene(VideoSpec("train", 1, 1, user, 1), size).radiance[0])
         f = rad.shape[0] // SUPERSAMPLE
         exposure, gains = auto_exposure(rad), white_balance(rad, PHONES[SOURCE_CAMERA])
-        ideal = _encode_srgb(cv2.resize(rad, (f, f), interpolation=cv2.INTER_AREA), exposure, gains)
+        ideal = encode_source(cv2.resize(rad, (f, f), interpolation=cv2.INTER_AREA), exposure, gains)
         shot = source_video(rad, exposure, gains, np.random.default_rng(0))
         again = source_video(rad, exposure, gains, np.random.default_rng(1))
         assert shot.shape == ideal.shape == (f, f, 3)
