@@ -257,10 +257,14 @@ def capture(
     imgs = np.clip(x, 0, 255, out=x).astype(np.uint8)
     out = np.empty((len(scenes), f, f, 3), np.uint8)
     for i, rgb in enumerate(imgs):
-        img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, phone.jpeg_quality])
-        if not ok:
-            raise RuntimeError("JPEG encoding failed")
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        img = jpeg_roundtrip(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), phone.jpeg_quality)
         out[i] = img if native == f else cv2.resize(img, (f, f), interpolation=cv2.INTER_LINEAR)
     return out
+
+
+def jpeg_roundtrip(bgr: np.ndarray, quality: int) -> np.ndarray:
+    """A uint8 BGR image as a phone stores it: JPEG at ``quality``, decoded again."""
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .camera import PHONES
+from .camera import PHONES, jpeg_roundtrip
 from .common import LUMA, SUPERSAMPLE, channels_first, channels_last
 
 #: The camera that shot the attack sources (OULU-NPU: a high-quality phone's rear camera).
@@ -45,7 +45,4 @@ def source_video(
     sigma = np.sqrt(np.clip(x * np.float32(exposure), 0, None) * cam.shot_noise + cam.read_noise**2)
     x = x + r.standard_normal(x.shape, dtype=np.float32) * sigma / np.float32(exposure)
     rgb = np.clip(encode_source(x, exposure, gains) * 255 + 0.5, 0, 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, cam.jpeg_quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255
+    return jpeg_roundtrip(rgb[..., ::-1], cam.jpeg_quality)[..., ::-1].astype(np.float32) / 255
