@@ -226,17 +226,8 @@ def capture(
     gamma = phone.gamma * float(np.clip(1 + rng.normal(0, TONE_JITTER), 0.7, 1.3))
     native = max(16, int(round(f * phone.res_scale)))
     readout = cv2.INTER_NEAREST if phone.skip_sampling else cv2.INTER_AREA
-    x = np.stack([
-        cv2.resize(cv2.GaussianBlur(sc, (0, 0), phone.blur_px * SUPERSAMPLE), (native, native),
-                   interpolation=readout)
-        for sc in scenes
-    ]) * np.float32(exposure)  # fmt: skip
-    sigma = x.clip(0)
-    sigma *= np.float32(phone.shot_noise)
-    sigma += np.float32(phone.read_noise**2)
-    noise = rng.standard_normal(x.shape, dtype=np.float32)
-    noise *= np.sqrt(sigma, out=sigma)
-    x += noise
+    x = np.stack([sense(sc, phone, native, readout) for sc in scenes]) * np.float32(exposure)
+    add_sensor_noise(x, phone, rng)
     # colour processing channels-first (see channels_first); the luma stays the same matmul
     planes = channels_first(x)
     planes *= gains[:, None, None, None]
@@ -260,6 +251,28 @@ def capture(
         img = jpeg_roundtrip(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), phone.jpeg_quality)
         out[i] = img if native == f else cv2.resize(img, (f, f), interpolation=cv2.INTER_LINEAR)
     return out
+
+
+def sense(
+    scene: np.ndarray, phone: Phone, native: int, readout: int = cv2.INTER_AREA
+) -> np.ndarray:
+    """What reaches a phone's pixels of one supersampled linear scene: its optics blur, then
+    integration over ``native`` x ``native`` pixels (``readout``: area, or nearest for a sensor
+    that skips rows and columns)."""
+    blurred = cv2.GaussianBlur(scene, (0, 0), phone.blur_px * SUPERSAMPLE)
+    return cv2.resize(blurred, (native, native), interpolation=readout)
+
+
+def add_sensor_noise(x: np.ndarray, phone: Phone, rng: np.random.Generator) -> np.ndarray:
+    """Add a phone's shot and read noise to an exposed linear signal ``x`` (float32, in place;
+    returned): Gaussian with variance ``shot_noise * x + read_noise**2``."""
+    sigma = x.clip(0)
+    sigma *= np.float32(phone.shot_noise)
+    sigma += np.float32(phone.read_noise**2)
+    noise = rng.standard_normal(x.shape, dtype=np.float32)
+    noise *= np.sqrt(sigma, out=sigma)
+    x += noise
+    return x
 
 
 def jpeg_roundtrip(bgr: np.ndarray, quality: int) -> np.ndarray:

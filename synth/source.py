@@ -3,10 +3,9 @@ replayed), as OULU-NPU's attack sources were shot with a high-quality phone's re
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from .camera import PHONES, jpeg_roundtrip
+from .camera import PHONES, add_sensor_noise, jpeg_roundtrip, sense
 from .common import LUMA, SUPERSAMPLE, channels_first, channels_last
 
 #: The camera that shot the attack sources (OULU-NPU: a high-quality phone's rear camera).
@@ -37,12 +36,10 @@ def source_video(
 ) -> np.ndarray:
     """One frame of the source phone's video of supersampled radiance ``rad``: its optics blur,
     pixels at the frame size (OULU-NPU's source videos are full HD, like the capturing phones'),
-    sensor noise, colour processing (``encode_source``) and its compression."""
+    sensor noise (the capturing phones' ``sense`` and ``add_sensor_noise``), colour processing
+    (``encode_source``) and its compression."""
     cam = PHONES[SOURCE_CAMERA]
-    f = rad.shape[0] // SUPERSAMPLE
-    x = cv2.GaussianBlur(rad, (0, 0), cam.blur_px * SUPERSAMPLE)
-    x = cv2.resize(x, (f, f), interpolation=cv2.INTER_AREA)
-    sigma = np.sqrt(np.clip(x * np.float32(exposure), 0, None) * cam.shot_noise + cam.read_noise**2)
-    x = x + r.standard_normal(x.shape, dtype=np.float32) * sigma / np.float32(exposure)
-    rgb = np.clip(encode_source(x, exposure, gains) * 255 + 0.5, 0, 255).astype(np.uint8)
+    x = sense(rad, cam, rad.shape[0] // SUPERSAMPLE) * np.float32(exposure)
+    add_sensor_noise(x, cam, r)
+    rgb = np.clip(encode_source(x, 1.0, gains) * 255 + 0.5, 0, 255).astype(np.uint8)
     return jpeg_roundtrip(rgb[..., ::-1], cam.jpeg_quality)[..., ::-1].astype(np.float32) / 255
