@@ -106,7 +106,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         serial, own, _, one = timed_root(size, Path(tmp) / "serial", datasets, 1)
         per_video = f" ({own / n_videos:.3f} CPU-s per video)" if n_videos else ""
-        print(f"  1 process:           wall {serial:7.1f} s, CPU {own:7.1f} s{per_video}", flush=True)
+        line = f"  1 process:           wall {serial:7.1f} s, CPU {own:7.1f} s{per_video}"
+        print(line, flush=True)
         parallel, _, per_worker, many = timed_root(
             size, Path(tmp) / "parallel", datasets, args.workers
         )

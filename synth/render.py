@@ -156,7 +156,8 @@ def film_replay(
     rows = np.arange(s)[None, :] / s * d.band_cycles - d.band_hz * t[:, None]
     bands = (1 + d.band_amp * np.sin(2 * np.pi * rows + band_phase)).astype(np.float32)
     lam = lambert(tr, light.direction, 1, 0.0)[:, 0]
-    surface = (BEZEL_ALBEDO * (amb + lrgb * lam[:, None]) + d.ambient_reflect * amb)[..., None, None]
+    bezel = BEZEL_ALBEDO * (amb + lrgb * lam[:, None]) + d.ambient_reflect * amb
+    surface = bezel[..., None, None]
     glares = specular(tr, light.direction, d.glare_sharpness)
     emission = screen_emission(display, screen_panel(display, f, *key), flick)
     ones = np.ones(hw, np.float32)  # device coverage

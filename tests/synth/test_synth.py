@@ -341,7 +341,8 @@ def test_a_replayed_video_has_been_through_the_source_phone() -> None:
         rad = np.asarray(render_scene(VideoSpec("train", 1, 1, user, 1), size).radiance[0])
         f = rad.shape[0] // SUPERSAMPLE
         exposure, gains = auto_exposure(rad), white_balance(rad, PHONES[SOURCE_CAMERA])
-        ideal = encode_source(cv2.resize(rad, (f, f), interpolation=cv2.INTER_AREA), exposure, gains)
+        pixels = cv2.resize(rad, (f, f), interpolation=cv2.INTER_AREA)
+        ideal = encode_source(pixels, exposure, gains)
         shot = source_video(rad, exposure, gains, np.random.default_rng(0))
         again = source_video(rad, exposure, gains, np.random.default_rng(1))
         assert shot.shape == ideal.shape == (f, f, 3)
