@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from orchestrator.specs import ExperimentSpec
+from orchestrator.validation import canonical
 
 CODE_VERSION_FALLBACK = "0+unknown"
 
@@ -119,7 +120,10 @@ def _fmt(value: Any) -> str:
 
 
 def expand_jobs(spec: ExperimentSpec, folds: list[str], fingerprint: str) -> list[Job]:
-    """One job per fold x grid point x seed, in a stable order."""
+    """One job per fold x grid point x seed, in a stable order. The spec is canonical first (a
+    whole number given for a real param is that real number), so every caller, validated or not,
+    gives a trial the same run key."""
+    spec = canonical(spec)
     names = list(spec.grid)
     points = list(itertools.product(*(spec.grid[n] for n in names))) or [()]
     version = code_version()

@@ -152,3 +152,19 @@ def test_a_whole_number_for_a_real_param_is_the_same_trial_as_its_real_value() -
     for job in expand_jobs(preset, ["p1"], "fp"):
         assert by_key[job.run_key].label == job.label
         assert by_key[job.run_key].params == job.params
+
+
+def test_a_spec_that_bypasses_validation_gets_the_same_run_keys() -> None:
+    """A library caller that builds a spec and runs it without ``validate_spec`` (integers for a
+    real param) still reuses the validated trials: ``expand_jobs`` makes the spec canonical."""
+    from orchestrator.specs import parse_set_options
+    from orchestrator.validation import validate_spec
+
+    spec = resolve_experiment("ablation_cdc_theta", "quick")
+    raw = apply_overrides(spec, parse_set_options(["grid.theta=[0,1]"]))
+    assert [type(v) for v in raw.grid["theta"]] == [int, int]  # as typed, not validated
+    validated = validate_spec(raw)
+    keys = [j.run_key for j in expand_jobs(validated, ["p1"], "fp")]
+    jobs = expand_jobs(raw, ["p1"], "fp")
+    assert [j.run_key for j in jobs] == keys
+    assert {type(j.params["theta"]) for j in jobs} == {float}
