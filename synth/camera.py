@@ -263,14 +263,21 @@ def sense(
     return cv2.resize(blurred, (native, native), interpolation=readout)
 
 
-def add_sensor_noise(x: np.ndarray, phone: Phone, rng: np.random.Generator) -> np.ndarray:
-    """Add a phone's shot and read noise to an exposed linear signal ``x`` (float32, in place;
-    returned): Gaussian with variance ``shot_noise * x + read_noise**2``."""
-    sigma = x.clip(0)
+def add_sensor_noise(
+    x: np.ndarray, phone: Phone, rng: np.random.Generator, exposure: float = 1.0
+) -> np.ndarray:
+    """Add a phone's shot and read noise to a linear signal ``x`` (float32, in place; returned).
+
+    The noise is that of the exposed signal ``e = exposure * x``: Gaussian with variance
+    ``shot_noise * e + read_noise**2``, added in ``x``'s units (divided by ``exposure``)."""
+    sigma = x * np.float32(exposure)
+    np.clip(sigma, 0, None, out=sigma)
     sigma *= np.float32(phone.shot_noise)
     sigma += np.float32(phone.read_noise**2)
     noise = rng.standard_normal(x.shape, dtype=np.float32)
     noise *= np.sqrt(sigma, out=sigma)
+    if exposure != 1:
+        noise /= np.float32(exposure)
     x += noise
     return x
 

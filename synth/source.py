@@ -39,7 +39,6 @@ def source_video(
     sensor noise (the capturing phones' ``sense`` and ``add_sensor_noise``), colour processing
     (``encode_source``) and its compression."""
     cam = PHONES[SOURCE_CAMERA]
-    x = sense(rad, cam, rad.shape[0] // SUPERSAMPLE) * np.float32(exposure)
-    add_sensor_noise(x, cam, r)
-    rgb = np.clip(encode_source(x, 1.0, gains) * 255 + 0.5, 0, 255).astype(np.uint8)
+    x = add_sensor_noise(sense(rad, cam, rad.shape[0] // SUPERSAMPLE), cam, r, exposure)
+    rgb = np.clip(encode_source(x, exposure, gains) * 255 + 0.5, 0, 255).astype(np.uint8)
     return jpeg_roundtrip(rgb[..., ::-1], cam.jpeg_quality)[..., ::-1].astype(np.float32) / 255
