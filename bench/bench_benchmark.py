@@ -24,12 +24,17 @@ Run: ``python bench/bench_benchmark.py [--seeds 3]`` (about 30 minutes on 2 core
 seeds; ``--protocols oulu_npu_p1`` for one row, ``--verbose`` for score quartiles per instrument,
 ``--set key=value`` to change the DepthNet recipe; ``--all-folds --seeds 2 --protocols
 oulu_npu_p3,oulu_npu_p4`` for the papers' six-fold means, about 75 minutes of CPU;
-``--summarize OUT`` prints the card of a folder of finished runs).
+``--summarize OUT`` prints the card of a folder of finished runs). The card also says where the
+errors are: per protocol and instrument, the share of test videos misclassified at the run's
+threshold. ``--train-instruments print1,print2`` trains (and sets the threshold) on live videos
+and those instruments only, testing on all: whether a model finds attacks of a family it has not
+seen.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -46,7 +51,7 @@ from orchestrator.experiments import resolve_experiment  # noqa: E402
 from orchestrator.report_stats import delta_text, interval_text  # noqa: E402
 from orchestrator.uncertainty import Bootstrap, Trial, describe  # noqa: E402
 from protocols.datasets import read_face_boxes  # noqa: E402
-from protocols.protocols import PROTOCOLS  # noqa: E402
+from protocols.protocols import PROTOCOLS, Fold  # noqa: E402
 from synth import GENERATOR_VERSION, generate  # noqa: E402
 from synth.camera import PHONES  # noqa: E402
 from workloads.base import DataHandle  # noqa: E402
@@ -141,13 +146,42 @@ def quick_params(overrides: dict[str, str]) -> dict:
     return params
 
 
+def pick_fold(protocol: str, fold: str | None, data_root: Path) -> Fold:
+    """The protocol's fold named ``fold`` (None: its first)."""
+    folds = PROTOCOLS.get(protocol).folds(data_root)
+    return next(f for f in folds if f.name == fold) if fold else folds[0]
+
+
+def restrict_training(fold: Fold, instruments: list[str]) -> Fold:
+    """``fold`` with its train and dev splits reduced to live videos and ``instruments`` (the
+    test split keeps every instrument): does a model find attacks it has never seen?"""
+    unknown = sorted(set(instruments) - set(fold.train["instrument"]) - {"live"})
+    if unknown:
+        valid = sorted(set(fold.train["instrument"]) - {"live"})
+        raise ValueError(
+            f"--train-instruments: {unknown} not in {fold.name}'s train; valid: {valid}"
+        )
+    keep = ["live", *instruments]
+    return dataclasses.replace(
+        fold,
+        train=fold.train[fold.train["instrument"].isin(keep)].reset_index(drop=True),
+        dev=fold.dev[fold.dev["instrument"].isin(keep)].reset_index(drop=True),
+    )
+
+
 def run_trial(
-    params: dict, data_root: Path, cache: Path, protocol: str, fold: str | None, verbose: bool
+    params: dict,
+    data_root: Path,
+    cache: Path,
+    protocol: str,
+    fold: str | None,
+    verbose: bool,
+    train_instruments: list[str] | None = None,
 ) -> tuple[dict, pd.DataFrame]:
     """One DepthNet training: its test metrics and its score table (every split)."""
-    folds = PROTOCOLS.get(protocol).folds(data_root)
-    name = fold or folds[0].name
-    handle = DataHandle(data_root, protocol, name, cache)
+    chosen = pick_fold(protocol, fold, data_root)
+    rows = restrict_training(chosen, train_instruments) if train_instruments else None
+    handle = DataHandle(data_root, protocol, chosen.name, cache, fold_rows=rows)
     epochs: list[dict] = []
     typed = parse(TrainEvalParams, params)
     result = train_eval(typed, handle, lambda metrics, *a: epochs.append(metrics))
@@ -157,7 +191,7 @@ def run_trial(
         sc = result.scores
         print(sc.groupby(["split", "instrument"])["score"].describe()[["mean", "25%", "50%", "75%"]]
               .round(3).to_string(), f"threshold {m['threshold']:.3f}")  # fmt: skip
-    return {"fold": name, "acer": m["test_acer"], "auc": m["test_auc"], "hter": m["test_hter"],
+    return {"fold": chosen.name, "acer": m["test_acer"], "auc": m["test_auc"], "hter": m["test_hter"],
             "threshold": m["threshold"], "dev_auc": dev[-1] if dev else float("nan")}, result.scores  # fmt: skip
 
 
@@ -239,6 +273,21 @@ def summarize(runs: list[tuple[dict, pd.DataFrame]], n_resamples: int = 2000):
     return pd.DataFrame(card).set_index("protocol"), pd.DataFrame(steps)
 
 
+def instrument_misses(runs: list[tuple[dict, pd.DataFrame]]) -> pd.DataFrame:
+    """Where the errors are: per protocol (rows) and instrument (columns), the % of test videos
+    on the wrong side of their run's threshold, averaged over the protocol's runs."""
+    rows = []
+    for row, scores in runs:
+        test = scores[scores["split"] == "test"]
+        live = test["label"] == 1
+        wrong = np.where(live, test["score"] < row["threshold"], test["score"] >= row["threshold"])
+        per = pd.Series(wrong, index=test.index).groupby(test["instrument"]).mean()
+        rows.append({"protocol": row["protocol"], **(100 * per).to_dict()})
+    table = pd.DataFrame(rows).groupby("protocol", sort=False).mean()
+    order = ["live"] + sorted(c for c in table.columns if c != "live")
+    return table[order].round(1)
+
+
 def card_plan(
     ap: argparse.ArgumentParser, args: argparse.Namespace, root: Path
 ) -> list[tuple[str, str | None]]:
@@ -277,6 +326,12 @@ def main() -> None:
         action="store_true",
         help="every fold of P3 and P4 (the papers' mean over six phones), not the first",
     )
+    ap.add_argument(
+        "--train-instruments",
+        metavar="LIST",
+        help="train (and set the threshold) on live videos and these instruments only, e.g. "
+        "print1,print2; test on every instrument",
+    )
     ap.add_argument("--folds", help="comma-separated folds of P3/P4 to run (e.g. p3_5,p4_5)")
     ap.add_argument("--out", type=Path, help="folder of finished runs (resumed; else a new one)")
     ap.add_argument("--summarize", type=Path, metavar="OUT", help="print the card of OUT's runs")
@@ -309,7 +364,15 @@ def main() -> None:
         probe = shortcut_probe(root)
         print("shortcut probe (logistic regression on 18 global statistics, trained on P1 train):")
         print("  " + json.dumps({k: round(v, 3) for k, v in probe.items()}))
-    stamp = {"generator": GENERATOR_VERSION, "data_root": str(root), "params": params}
+    kept = args.train_instruments.split(",") if args.train_instruments else None
+    stamp = {"generator": GENERATOR_VERSION, "data_root": str(root), "params": params,
+             "train_instruments": kept}  # fmt: skip
+    if kept:
+        for protocol, fold in plan:  # refuse unknown names before any training
+            try:
+                restrict_training(pick_fold(protocol, fold, root), kept)
+            except ValueError as exc:
+                ap.error(str(exc))
     foreign = foreign_runs(out, stamp)
     if foreign:
         ap.error(f"--out {out}: {len(foreign)} run(s) of another data root, generator or recipe "
@@ -317,12 +380,12 @@ def main() -> None:
     print(f"runs saved in {out} (a re-run with --out {out} skips them; --summarize reads them)")
     for protocol, fold in plan:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            name = fold or PROTOCOLS.get(protocol).folds(root)[0].name
+            name = pick_fold(protocol, fold, root).name
             if (out / f"{run_name(protocol, name, seed)}.json").exists():
                 continue
             t0 = time.perf_counter()
             r, scores = run_trial(
-                {**params, "seed": seed}, root, work / "cache", protocol, fold, args.verbose
+                {**params, "seed": seed}, root, work / "cache", protocol, fold, args.verbose, kept
             )
             r.update(protocol=protocol, seed=seed, seconds=time.perf_counter() - t0, **stamp)
             save_run(out, r, scores)
@@ -342,6 +405,9 @@ def print_card(out: Path) -> None:
     print(f"\nbenchmark card (generator v{'/'.join(versions)}, DepthNet; {len(runs)} runs in "
           f"{out}):")  # fmt: skip
     print(card.to_string())
+    print("\nwhere the errors are (% of test videos misclassified at the run's threshold; "
+          "- where a protocol does not test an instrument):")  # fmt: skip
+    print(instrument_misses(runs).to_string(na_rep="-"))
     if len(steps):
         print("\nprotocol ordering (harder minus easier, paired by test subject; * excludes 0):")
         print(steps.to_string(index=False))

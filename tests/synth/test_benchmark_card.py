@@ -91,3 +91,43 @@ def test_multi_fold_protocols_report_the_spread_over_folds(card, tmp_path):
     mean, spread = (float(x) for x in table.loc["oulu_npu_p3", "ACER %"].split(" ± "))
     assert spread > 10  # the two folds are far apart; seeds within a fold are close
     assert 5 < mean < 40
+
+
+def test_where_the_errors_are_counts_each_instrument_at_its_runs_threshold(card, tmp_path):
+    """Per protocol and instrument, the share of test videos on the wrong side of the run's
+    threshold: a live video below it, an attack at or above it."""
+    table = pd.DataFrame({
+        "score": [0.9, 0.4, 0.1, 0.6, 0.2, 0.3], "label": [1, 1, 0, 0, 0, 0],
+        "instrument": ["live", "live", "print1", "print1", "replay1", "replay1"],
+        "split": "test", "video_id": list("abcdef"), "subject": 1, "pai": "x",
+    })  # fmt: skip
+    card.save_run(
+        tmp_path, {"protocol": "oulu_npu_p1", "fold": "p1", "seed": 0, "threshold": 0.5}, table
+    )
+    card.save_run(
+        tmp_path, {"protocol": "oulu_npu_p1", "fold": "p1", "seed": 1, "threshold": 0.25}, table
+    )
+    misses = card.instrument_misses(card.load_runs(tmp_path))
+    # threshold 0.5: live 1/2, print1 1/2, replay1 0/2; threshold 0.25: live 0, print1 1/2, replay1 1/2
+    assert misses.loc["oulu_npu_p1"].to_dict() == {"live": 25.0, "print1": 50.0, "replay1": 25.0}
+
+
+def test_training_can_be_restricted_to_some_instruments(card):
+    """--train-instruments keeps live videos and the named instruments in train and dev, every
+    instrument in test, and names the valid instruments when given an unknown one."""
+
+    def split(name: str) -> pd.DataFrame:
+        inst = ["live", "print1", "print2", "replay1"]
+        return pd.DataFrame(
+            {"instrument": inst, "split": name, "video_id": [f"{name}{i}" for i in inst]}
+        )
+
+    fold = card.Fold("p1", split("train"), split("dev"), split("test"))
+    kept = card.restrict_training(fold, ["print1", "print2"])
+    assert list(kept.train["instrument"]) == ["live", "print1", "print2"]
+    assert list(kept.dev["instrument"]) == ["live", "print1", "print2"]
+    assert kept.test is fold.test
+    with pytest.raises(
+        ValueError, match=r"\['replay9'\].*valid: \['print1', 'print2', 'replay1'\]"
+    ):
+        card.restrict_training(fold, ["replay9"])
