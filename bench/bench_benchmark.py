@@ -360,19 +360,19 @@ def main() -> None:
     print(f"generator version {GENERATOR_VERSION}; DepthNet quick params: "
           f"input {params['input_size']}, width {params['width']}, epochs {params['epochs']}, "
           f"frames/video {params['frames_per_video']}")  # fmt: skip
-    if not args.no_probe:
-        probe = shortcut_probe(root)
-        print("shortcut probe (logistic regression on 18 global statistics, trained on P1 train):")
-        print("  " + json.dumps({k: round(v, 3) for k, v in probe.items()}))
     kept = args.train_instruments.split(",") if args.train_instruments else None
     stamp = {"generator": GENERATOR_VERSION, "data_root": str(root), "params": params,
              "train_instruments": kept}  # fmt: skip
     if kept:
-        for protocol, fold in plan:  # refuse unknown names before any training
+        for protocol, fold in plan:  # refuse unknown names before the probe and any training
             try:
                 restrict_training(pick_fold(protocol, fold, root), kept)
             except ValueError as exc:
                 ap.error(str(exc))
+    if not args.no_probe:
+        probe = shortcut_probe(root)
+        print("shortcut probe (logistic regression on 18 global statistics, trained on P1 train):")
+        print("  " + json.dumps({k: round(v, 3) for k, v in probe.items()}))
     foreign = foreign_runs(out, stamp)
     if foreign:
         ap.error(f"--out {out}: {len(foreign)} run(s) of another data root, generator or recipe "
